@@ -1,0 +1,1 @@
+"""gan-study: GAN training (plain PyTorch): data, models, augmentation, training loop, metrics."""

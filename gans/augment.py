@@ -1,0 +1,154 @@
+"""Augmentation policies: batched tensor ops on the training device, chosen by name.
+
+A policy maps a float batch in [-1, 1] (N x C x H x W) to one of the same shape (DiffAugment's
+color op may leave [-1, 1], as in the paper; the others stay inside).
+Policies marked `differentiable` (DiffAugment, Zhao et al. 2020) are applied to real and fake
+images alike, inside the discriminator's and the generator's steps; the others, as in the seed
+notebooks' transforms, only to real images.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from gans.config import UserError
+
+Policy = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Augment:
+    fn: Policy
+    differentiable: bool
+
+
+AUGMENTS: dict[str, Augment] = {}
+
+
+def register_augment(name: str, fn: Policy, *, differentiable: bool = False) -> None:
+    if not name or not name.replace("-", "").isalnum():
+        raise ValueError(f"augment name must be alphanumeric with dashes, got {name!r}")
+    if name in AUGMENTS:
+        raise ValueError(f"augment {name!r} is already registered")
+    if not callable(fn):
+        raise TypeError(f"augment {name!r}: fn must be callable")
+    AUGMENTS[name] = Augment(fn, differentiable)
+
+
+def get_augment(name: str) -> Augment:
+    try:
+        return AUGMENTS[name]
+    except KeyError:
+        raise UserError(f"--augment: unknown policy {name!r}; choose one of {', '.join(AUGMENTS)}") from None
+
+
+# ---------------------------------------------------------------- building blocks
+
+
+def _rand(x: torch.Tensor, *shape: int) -> torch.Tensor:
+    return torch.rand(x.shape[0], *shape, device=x.device, dtype=x.dtype)
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[1] != 3:
+        return x.mean(1, keepdim=True)
+    w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def brightness_saturation(x: torch.Tensor, brightness: float = 0.2, saturation: float = 0.2) -> torch.Tensor:
+    """torchvision ColorJitter(brightness, saturation), one random factor per image."""
+    u = (x + 1) / 2
+    b = 1 + (2 * _rand(x, 1, 1, 1) - 1) * brightness
+    u = (u * b).clamp(0, 1)
+    if x.shape[1] == 3:
+        s = 1 + (2 * _rand(x, 1, 1, 1) - 1) * saturation
+        g = _gray(u)
+        u = (g + (u - g) * s).clamp(0, 1)
+    return u * 2 - 1
+
+
+def gaussian_blur(x: torch.Tensor, kernel: int = 3, sigma: tuple[float, float] = (0.1, 2.0)) -> torch.Tensor:
+    """torchvision GaussianBlur(kernel, sigma), sigma drawn per image."""
+    n, c, h, w = x.shape
+    s = sigma[0] + (sigma[1] - sigma[0]) * _rand(x, 1)  # n x 1
+    r = torch.arange(kernel, device=x.device, dtype=x.dtype) - (kernel - 1) / 2
+    k1 = torch.exp(-(r.view(1, -1) ** 2) / (2 * s**2))
+    k1 = k1 / k1.sum(1, keepdim=True)  # n x k
+    k2 = (k1[:, :, None] * k1[:, None, :]).repeat_interleave(c, 0).unsqueeze(1)  # (n*c) x 1 x k x k
+    pad = kernel // 2
+    y = F.pad(x.reshape(1, n * c, h, w), (pad, pad, pad, pad), mode="reflect")
+    return F.conv2d(y, k2, groups=n * c).view(n, c, h, w)
+
+
+def jitter_blur(x: torch.Tensor) -> torch.Tensor:
+    """The seed notebook's ColorJitter(brightness=0.2, saturation=0.2) + GaussianBlur(3)."""
+    return gaussian_blur(brightness_saturation(x))
+
+
+def rotate(x: torch.Tensor, degrees: float = 15.0) -> torch.Tensor:
+    """RandomRotation(degrees); corners are filled with black (-1), as torchvision does."""
+    a = (2 * _rand(x) - 1) * math.radians(degrees)
+    cos, sin, zero = a.cos(), a.sin(), torch.zeros_like(a)
+    theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
+
+
+def hflip(x: torch.Tensor) -> torch.Tensor:
+    """RandomHorizontalFlip(p=0.5)."""
+    flip = _rand(x, 1, 1, 1) < 0.5
+    return torch.where(flip, x.flip(3), x)
+
+
+# DiffAugment (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN Training"):
+# color + translation + cutout, every op differentiable w.r.t. x.
+
+
+def diff_color(x: torch.Tensor) -> torch.Tensor:
+    x = x + (_rand(x, 1, 1, 1) - 0.5)
+    mean = x.mean(1, keepdim=True)
+    x = (x - mean) * (_rand(x, 1, 1, 1) * 2) + mean
+    mean = x.mean((1, 2, 3), keepdim=True)
+    return (x - mean) * (_rand(x, 1, 1, 1) + 0.5) + mean
+
+
+def diff_translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+    n, _, h, w = x.shape
+    sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    tx = torch.randint(-sh, sh + 1, (n, 1, 1), device=x.device)
+    ty = torch.randint(-sw, sw + 1, (n, 1, 1), device=x.device)
+    gi, gj = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij")
+    gi = (gi.unsqueeze(0) + tx + 1).clamp(0, h + 1)
+    gj = (gj.unsqueeze(0) + ty + 1).clamp(0, w + 1)
+    padded = F.pad(x, (1, 1, 1, 1))  # zero border = what slides in
+    flat = padded.permute(0, 2, 3, 1)  # n x (h+2) x (w+2) x c
+    return flat[torch.arange(n, device=x.device).view(n, 1, 1), gi, gj].permute(0, 3, 1, 2)
+
+
+def diff_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+    n, _, h, w = x.shape
+    ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
+    ox = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), device=x.device)
+    oy = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
+    top, left = ox - ch // 2, oy - cw // 2
+    gi = torch.arange(h, device=x.device).view(1, h, 1)
+    gj = torch.arange(w, device=x.device).view(1, 1, w)
+    inside = (gi >= top) & (gi < top + ch) & (gj >= left) & (gj < left + cw)
+    return x * (~inside).unsqueeze(1).to(x.dtype)
+
+
+def diffaug(x: torch.Tensor) -> torch.Tensor:
+    return diff_cutout(diff_translation(diff_color(x)))
+
+
+register_augment("none", lambda x: x)
+register_augment("jitter-blur", jitter_blur)
+register_augment("rotate", rotate)
+register_augment("flip", hflip)
+register_augment("diffaug", diffaug, differentiable=True)

@@ -1,0 +1,226 @@
+"""Training images: MNIST, Fashion-MNIST and image folders, decoded once into one uint8 tensor.
+
+Every image is decoded, converted, resized and center-cropped exactly once; training then draws
+batches by index from the device-resident tensor (no DataLoader, no per-epoch PIL work).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gans.config import UserError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+# name -> (torchvision class name, folder under data_root, class names)
+BUILTIN = {
+    "mnist": ("MNIST", "MNIST", [str(i) for i in range(10)]),
+    "fashion-mnist": (
+        "FashionMNIST",
+        "FashionMNIST",
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"],
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """Decoded images (uint8, N x C x H x W) with integer class labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: tuple[str, ...]
+    name: str
+
+    def __post_init__(self) -> None:
+        assert self.images.dtype == torch.uint8 and self.images.ndim == 4
+        assert self.labels.shape == (self.images.shape[0],)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.images.shape[-1]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to(self, device: torch.device | str) -> "ImageData":
+        return ImageData(self.images.to(device), self.labels.to(device), self.class_names, self.name)
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Images at `idx` scaled to [-1, 1] as float32, and their labels."""
+        x = self.images.index_select(0, idx).float().div_(127.5).sub_(1.0)
+        return x, self.labels.index_select(0, idx)
+
+
+def to_unit_range(x_uint8: torch.Tensor) -> torch.Tensor:
+    return x_uint8.float() / 127.5 - 1.0
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] floats to uint8 pixels."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def load_images(data: str, *, data_root: str | os.PathLike = "data", image_size: int = 64,
+                limit: int = 0, split: str = "train") -> ImageData:
+    """Load a built-in data set by name or an image folder by path, on the CPU."""
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split {split!r}")
+    if data in BUILTIN:
+        out = _load_idx(data, Path(data_root), split)
+    else:
+        if split != "train":
+            raise UserError(f"--data {data}: image folders have no '{split}' split")
+        out = _load_folder(Path(data), image_size, limit)
+    if limit:
+        out = ImageData(out.images[:limit], out.labels[:limit], out.class_names, out.name)
+    if out.image_size != image_size:
+        out = ImageData(_resize(out.images, image_size), out.labels, out.class_names, out.name)
+    return out
+
+
+# ---------------------------------------------------------------- MNIST-style raw files
+
+
+def _idx_paths(folder: Path, split: str) -> tuple[Path, Path]:
+    prefix = "train" if split == "train" else "t10k"
+    return folder / f"{prefix}-images-idx3-ubyte", folder / f"{prefix}-labels-idx1-ubyte"
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (plain or .gz), the format of the original MNIST files."""
+    gz = path.with_name(path.name + ".gz")
+    opener = (lambda: open(path, "rb")) if path.exists() else (lambda: gzip.open(gz, "rb"))
+    with opener() as f:
+        raw = f.read()
+    ndim = raw[3]
+    dims = np.frombuffer(raw, dtype=">i4", count=ndim, offset=4)
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def _has_idx(folder: Path, split: str) -> bool:
+    return all(p.exists() or p.with_name(p.name + ".gz").exists() for p in _idx_paths(folder, split))
+
+
+def _load_idx(name: str, root: Path, split: str) -> ImageData:
+    tv_name, sub, classes = BUILTIN[name]
+    raw = root / sub / "raw"
+    if not _has_idx(raw, split):
+        _download(tv_name, root, name)
+    img_path, lbl_path = _idx_paths(raw, split)
+    try:
+        images = torch.from_numpy(_read_idx(img_path).copy()).unsqueeze(1)
+        labels = torch.from_numpy(_read_idx(lbl_path).astype(np.int64))
+    except (OSError, EOFError, ValueError) as e:
+        raise UserError(f"--data {name}: cannot read {raw}: {e}") from None
+    return ImageData(images, labels, tuple(classes), name)
+
+
+def _download(tv_name: str, root: Path, name: str) -> None:
+    import torchvision.datasets as tvd
+
+    try:
+        getattr(tvd, tv_name)(root=str(root), train=True, download=True)
+        getattr(tvd, tv_name)(root=str(root), train=False, download=True)
+    except Exception as e:  # torchvision raises RuntimeError/URLError/OSError when offline
+        raise UserError(
+            f"--data {name}: no raw files under {root / BUILTIN[name][1] / 'raw'} and the download failed "
+            f"({type(e).__name__}); put the four *-ubyte.gz files there or pass --data-root DIR"
+        ) from None
+
+
+# ---------------------------------------------------------------- image folders
+
+
+def _list_folder(root: Path) -> tuple[list[Path], list[int], list[str]]:
+    if not root.exists():
+        raise UserError(f"--data {root}: folder not found")
+    if not root.is_dir():
+        raise UserError(f"--data {root}: not a folder")
+    subdirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    if subdirs:
+        classes, paths, labels = [], [], []
+        for d in subdirs:
+            inside = sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith("."))
+            if not inside:
+                continue
+            classes.append(d.name)
+            paths += inside
+            labels += [len(classes) - 1] * len(inside)
+        if paths:
+            return paths, labels, classes
+    if not files:
+        raise UserError(f"--data {root}: folder is empty")
+    return files, [0] * len(files), [root.name]
+
+
+def _decode(path: Path, size: int) -> np.ndarray | None:
+    """RGB uint8 (size, size, 3), resized on the short side and center-cropped; None if unreadable."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode == "P" and "transparency" in im.info:
+                im = im.convert("RGBA")
+            if im.mode in ("RGBA", "LA"):
+                # Transparent pixels become white, as most viewers show them.
+                bg = Image.new("RGBA", im.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(bg, im.convert("RGBA"))
+            im = im.convert("RGB")  # gray, palette and CMYK alike
+            im = ImageOps.fit(im, (size, size), method=Image.Resampling.BICUBIC)
+            return np.asarray(im, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _load_folder(root: Path, size: int, limit: int = 0) -> ImageData:
+    paths, labels, classes = _list_folder(root)
+    want = limit or len(paths)
+    arrays: list[np.ndarray | None] = []
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 2) * 2)) as pool:
+        # Decode in order until `limit` readable images are found: --limit 527 of 2000 reads ~527.
+        while len(arrays) < len(paths) and sum(a is not None for a in arrays) < want:
+            missing = want - sum(a is not None for a in arrays)
+            chunk = paths[len(arrays):len(arrays) + missing]
+            arrays += pool.map(lambda p: _decode(p, size), chunk)
+    keep = [i for i, a in enumerate(arrays) if a is not None]
+    skipped = len(arrays) - len(keep)
+    if not keep:
+        raise UserError(f"--data {root}: no readable images among {len(paths)} files")
+    if skipped:
+        warnings.warn(f"{root}: skipped {skipped} of {len(arrays)} files that are not readable images", stacklevel=2)
+    images = torch.from_numpy(np.stack([arrays[i] for i in keep])).permute(0, 3, 1, 2).contiguous()
+    # Classes left without a readable image would give the conditional models dead labels.
+    kept_labels = [labels[i] for i in keep]
+    used = sorted(set(kept_labels))
+    remap = {old: new for new, old in enumerate(used)}
+    return ImageData(
+        images,
+        torch.tensor([remap[l] for l in kept_labels], dtype=torch.int64),
+        tuple(classes[i] for i in used),
+        str(root),
+    )
+
+
+def _resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    x = torch.nn.functional.interpolate(images.float(), size=(size, size), mode="bilinear",
+                                        antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8)

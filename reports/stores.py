@@ -1,0 +1,175 @@
+"""Everything the report knows, read from the two stores into pandas: the Optuna study (trials,
+params, user attributes, intermediate values) and the study's MLflow runs (full configs, metric
+histories, sample images, confirmation runs). Read-only; the only other input is the data set
+itself, read for the grid of real images.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gans.config import TrainConfig, UserError
+
+CURVE_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
+METRIC_KEYS = ("fid", "kid", "is")
+# What the metrics evaluator logs beside the values: the N actually used, and whether FID had fewer
+# samples than feature dimensions.
+SAMPLE_COUNTS = ("num_fake", "num_real", "feature_dim", "fid_n_below_dim")
+EVAL_COLUMNS = tuple(f"eval_{k}" for k in SAMPLE_COUNTS)
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+@dataclass
+class StudyData:
+    study: Any
+    """the optuna.Study (for the importance evaluators)"""
+    study_name: str
+    storage: str
+    tracking_uri: str
+    metric: str
+    minimize: bool
+    trials: Any
+    """DataFrame, one row per Optuna trial: number, state, value, best_epoch, best_value,
+    epochs_done, last_epoch, last_value, baseline, reason, duration_s, run_id, run_status, the sample counts
+    of its last evaluation (eval_num_fake, eval_num_real, eval_feature_dim, eval_fid_n_below_dim) and every
+    config field"""
+    history: Any
+    """long DataFrame of the trial runs' MLflow metrics: number, run_id, key, step, value"""
+    confirm: Any
+    """DataFrame, one row per confirmation run: run_id, source, seed, status, and config fields"""
+    confirm_history: Any
+    """long DataFrame of the confirmation runs' metric histories: run_id, key, step, value"""
+    searched: list[str] = field(default_factory=list)
+    client: Any = None
+    experiment_id: str | None = None
+
+    def trial_row(self, number: int):
+        return self.trials.loc[self.trials["number"] == number].iloc[0]
+
+
+def _run_config(row) -> dict[str, Any]:
+    from tracking.query import typed_config
+
+    return typed_config({k[len("param."):]: v for k, v in row.items() if k.startswith("param.")})
+
+
+def load(study_name: str, storage: str | None = None, tracking_uri: str | None = None) -> StudyData:
+    """Read the study and its MLflow runs. The tracking URI defaults to the one the study recorded."""
+    import pandas as pd
+
+    from tracking import query
+    from tracking.mlflow_log import ROLE, TRIAL_NUMBER, resolve_tracking_uri
+
+    from study.existing import load_existing_study
+
+    study, url = load_existing_study(study_name, storage)
+    attrs = study.user_attrs
+    metric = attrs.get("metric", "fid")
+    minimize = study.direction.name == "MINIMIZE"
+    uri = resolve_tracking_uri(tracking_uri or attrs.get("tracking_uri"))
+    client = query.open_client(uri)
+    experiment_id = query.study_experiment_id(client, study_name, attrs.get("mlflow_experiment_id"))
+    if experiment_id is None:
+        raise UserError(f"--tracking-uri {uri}: no MLflow experiment named {study_name!r}; "
+                        "pass the tracking URI the study logged to")
+    runs = query.study_runs(client, experiment_id, study_name)
+    role = runs.get(f"tag.{ROLE}", pd.Series(index=runs.index, dtype=object))
+    trial_runs = runs[role == "trial"]
+    confirm_runs = runs[role == "confirm"]
+
+    # A trial number maps to its latest run (a resumed study never reuses a number, but be safe).
+    by_number = {int(r[f"tag.{TRIAL_NUMBER}"]): r for _, r in trial_runs.iterrows()
+                 if pd.notna(r.get(f"tag.{TRIAL_NUMBER}"))}
+    rows, searched = [], []
+    for t in study.get_trials(deepcopy=False):
+        for p in t.params:
+            if p not in searched:
+                searched.append(p)
+        run = by_number.get(t.number)
+        run_id = t.user_attrs.get("mlflow_run_id") or (run["run_id"] if run is not None else None)
+        if run is not None and run["run_id"] != run_id:
+            run = next((r for _, r in trial_runs.iterrows() if r["run_id"] == run_id), run)
+        config = _run_config(run) if run is not None else {}
+        config.update(t.params)  # Optuna's values are the sampled ones, exactly
+        steps = sorted(t.intermediate_values)
+        last_epoch = steps[-1] if steps else None
+        rows.append({
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "best_epoch": t.user_attrs.get("best_epoch"),
+            "best_value": t.user_attrs.get("best_value"),
+            "epochs_done": t.user_attrs.get("epochs_done"),
+            "last_epoch": last_epoch,
+            "last_value": t.intermediate_values[last_epoch] if steps else None,
+            "baseline": t.user_attrs.get("baseline") or "",
+            "reason": t.user_attrs.get("prune_reason") or t.user_attrs.get("fail_reason") or "",
+            "duration_s": t.duration.total_seconds() if t.duration is not None else None,
+            "run_id": run_id,
+            "run_status": run["status"] if run is not None else None,
+            **{f"eval_{k}": (run.get(f"metric.{k}") if run is not None else None) for k in SAMPLE_COUNTS},
+            **{k: config.get(k) for k in CONFIG_FIELDS},
+        })
+    columns = ["number", "state", "value", "best_epoch", "best_value", "epochs_done", "last_epoch", "last_value",
+               "baseline", "reason", "duration_s", "run_id", "run_status", *EVAL_COLUMNS, *CONFIG_FIELDS]
+    trials = pd.DataFrame(rows, columns=columns)
+    for col in ("value", "best_value", "last_value", "duration_s", *EVAL_COLUMNS):
+        trials[col] = pd.to_numeric(trials[col], errors="coerce").astype(float)
+    for col in ("best_epoch", "epochs_done", "last_epoch"):
+        trials[col] = pd.to_numeric(trials[col], errors="coerce").astype("Int64")
+
+    keys = [metric, *[k for k in METRIC_KEYS if k != metric], *CURVE_KEYS]
+    run_ids = [r for r in trials["run_id"] if isinstance(r, str)]
+    history = query.metric_histories(client, run_ids, keys)
+    number_of = dict(zip(trials["run_id"], trials["number"]))
+    history.insert(0, "number", history["run_id"].map(number_of).astype("Int64"))
+
+    confirm = pd.DataFrame([{
+        "run_id": r["run_id"],
+        "source": int(r[f"tag.{TRIAL_NUMBER}"]) if pd.notna(r.get(f"tag.{TRIAL_NUMBER}")) else None,
+        "seed": _run_config(r).get("seed"),
+        "status": r["status"],
+        **{k: v for k, v in _run_config(r).items() if k != "seed"},
+    } for _, r in confirm_runs.iterrows()], columns=["run_id", "source", "seed", "status"] if confirm_runs.empty else None)
+    confirm_history = query.metric_histories(client, list(confirm["run_id"]), [metric])
+    return StudyData(study=study, study_name=study_name, storage=url, tracking_uri=uri, metric=metric,
+                     minimize=minimize, trials=trials, history=history, confirm=confirm,
+                     confirm_history=confirm_history, searched=searched, client=client,
+                     experiment_id=experiment_id)
+
+
+def sample_image(data: StudyData, number: int, epoch: int, dst: Path) -> tuple[Path, int] | None:
+    """The sample grid trial `number` logged at `epoch` (or the latest one before it), downloaded into
+    `dst`; None when the run logged no grid."""
+    from tracking import query
+
+    row = data.trial_row(number)
+    if not isinstance(row["run_id"], str):
+        return None
+    steps = query.image_steps(data.client, row["run_id"], "samples")
+    usable = [s for s in steps if s <= epoch] or list(steps)
+    if not usable:
+        return None
+    step = max(usable)
+    return query.download(data.client, row["run_id"], steps[step], dst), step
+
+
+def real_grid(config: dict[str, Any], n: int = 64):
+    """A uint8 C x H x W grid of the first `n` training images of a trial's data set, as the trial saw
+    them (same size and limit); raises UserError when the data set cannot be read."""
+    import warnings
+
+    from torchvision.utils import make_grid
+
+    from gans.data import load_images, to_unit_range, to_uint8
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "skipped N unreadable files" belongs to training, not the report
+        images = load_images(config["data"], data_root=config["data_root"], image_size=int(config["image_size"]),
+                             limit=min(n, int(config.get("limit") or 0) or n), split="train")
+    x = to_unit_range(images.images[:n])
+    grid = make_grid(x, nrow=8, padding=2, pad_value=-1)
+    return to_uint8(grid[: x.shape[1]])

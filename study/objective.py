@@ -1,0 +1,256 @@
+"""The objective: one trial = one config trained, evaluated, reported to Optuna and logged to MLflow.
+
+`train_and_log` trains one config and logs it as one MLflow run; it knows nothing of Optuna (a
+`should_stop(epoch, value)` callback asks whether to stop), so `study.confirm` can reuse it.
+`Objective` is the Optuna side: it draws the config from the trial, reports the metric at evaluated
+epochs, lets the pruner stop the trial, and stores the outcome as user attributes.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from gans.config import TrainConfig, UserError
+from gans.trainer import load_train_data
+
+# Lower is better for FID and KID, higher for the Inception Score.
+LOWER_IS_BETTER = ("fid", "kid")
+HIGHER_IS_BETTER = ("is",)
+STUDY_METRICS = LOWER_IS_BETTER
+
+# Outcome state -> Optuna trial state name (tagged on the MLflow run).
+OPTUNA_STATE = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
+
+
+class TrialFailed(Exception):
+    """A trial that cannot give a value (diverged, out of memory); the study goes on."""
+
+
+@dataclass
+class Outcome:
+    """How one training ended."""
+
+    state: str
+    """complete | pruned | failed"""
+    value: float | None = None
+    """the metric at the last epoch trained (None if that epoch was not evaluated)"""
+    best_value: float | None = None
+    best_epoch: int | None = None
+    epochs: int = 0
+    """epochs completed"""
+    reason: str | None = None
+    run_id: str | None = None
+    last: dict[str, Any] = field(default_factory=dict)
+    """the last epoch record"""
+
+
+def trial_name(number: int) -> str:
+    return f"trial-{number:03d}"
+
+
+def trial_dir(root: str | Path, study_name: str, number: int) -> Path:
+    """Working folder of one trial's checkpoints: `<root>/<study_name>/trial-NNN`."""
+    return Path(root) / study_name / trial_name(number)
+
+
+# The training images of a config, decoded once per process and shared by its trials.
+train_data = load_train_data
+
+
+def train_and_log(
+    config: TrainConfig,
+    *,
+    metric: str,
+    logger=None,
+    should_stop: Callable[[int, float], str | None] | None = None,
+    checkpoint: str | Path | None = None,
+    on_record: Callable[[dict], None] | None = None,
+    finish_tags: Callable[[Outcome], Mapping[str, Any]] | None = None,
+    evaluator: Any = "config",
+) -> Outcome:
+    """Train `config`, log every epoch record to `logger` (a `tracking.mlflow_log.RunLogger`), and end
+    that run with a status matching the outcome.
+
+    At evaluated epochs the sample grid is logged and, when `metric` improved, the trainer is saved to
+    `checkpoint`; that best checkpoint becomes the run's artifact `checkpoints/best.pt` at the end.
+    `should_stop(epoch, value)` returns a reason to stop early (outcome "pruned"). A loss turning
+    NaN/inf gives outcome "failed" with the reason. Any other exception ends the run as failed and
+    propagates. `evaluator="config"` builds the evaluator `config.metrics` asks for.
+    """
+    from gans.train import build_evaluator
+    from gans.trainer import Diverged, Trainer
+
+    if metric not in config.metric_names:
+        raise UserError(f"--metrics {config.metrics!r}: must include the study metric {metric!r}")
+    outcome = Outcome("complete", run_id=getattr(logger, "run_id", None))
+    checkpoint = Path(checkpoint) if checkpoint is not None else None
+    try:
+        trainer = Trainer(config, train_data(config),
+                          evaluator=build_evaluator(config) if evaluator == "config" else evaluator)
+        if logger is not None:
+            logger.log_config(config)
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            checkpoint.unlink(missing_ok=True)  # a stale file would pass for this run's best
+        bests: dict[str, float] = {}
+        records = trainer.run()
+        try:
+            for record in records:
+                outcome.epochs, outcome.last = record["epoch"], record
+                value = None
+                if record["evaluated"]:
+                    _update_bests(bests, record)
+                    value = record.get(metric)
+                    if value is None:
+                        raise RuntimeError(f"the evaluator gave no {metric!r} at epoch {record['epoch']}")
+                    if math.isfinite(value) and (outcome.best_value is None or value < outcome.best_value):
+                        outcome.best_value, outcome.best_epoch = value, record["epoch"]
+                        if checkpoint is not None:
+                            trainer.save(checkpoint)
+                    outcome.value = value
+                else:
+                    outcome.value = None
+                if logger is not None:
+                    logger.log_record({**record, **bests} if record["evaluated"] else record)
+                    if record["evaluated"]:
+                        logger.log_grid(trainer.grid(), record["epoch"])
+                if on_record is not None:
+                    on_record(record)
+                if value is not None and should_stop is not None:
+                    reason = should_stop(record["epoch"], value)
+                    if reason:
+                        outcome.state, outcome.reason = "pruned", reason
+                        break
+        finally:
+            records.close()
+    except Diverged as e:
+        outcome.state, outcome.reason, outcome.value = "failed", e.reason, None
+    except BaseException as e:
+        outcome.state = "failed"
+        outcome.reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+        _finish(logger, outcome, checkpoint, finish_tags)
+        raise
+    if outcome.state == "complete" and not (outcome.value is not None and math.isfinite(outcome.value)):
+        outcome.state, outcome.reason = "failed", f"{metric} is {outcome.value} at the last epoch"
+    _finish(logger, outcome, checkpoint, finish_tags)
+    return outcome
+
+
+def _update_bests(bests: dict[str, float], record: Mapping[str, Any]) -> None:
+    for name in LOWER_IS_BETTER + HIGHER_IS_BETTER:
+        v = record.get(name)
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            better = min if name in LOWER_IS_BETTER else max
+            bests[f"best_{name}"] = better(bests.get(f"best_{name}", v), v)
+
+
+def _finish(logger, outcome: Outcome, checkpoint: Path | None, finish_tags) -> None:
+    if logger is None:
+        return
+    tags = dict(finish_tags(outcome)) if finish_tags is not None else {}
+    if outcome.best_epoch is not None:
+        tags["best_epoch"] = outcome.best_epoch
+    try:
+        if checkpoint is not None and checkpoint.exists():
+            logger.log_artifact(checkpoint, "checkpoints")
+            # The artifact store now holds it; a second copy per trial would double the disk use.
+            checkpoint.unlink()
+    finally:
+        logger.finish(outcome.state, outcome.reason, tags)
+
+
+# ---------------------------------------------------------------- the Optuna objective
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of a study needs besides its sampled values (picklable for workers)."""
+
+    study_name: str
+    base: TrainConfig
+    space: Mapping[str, Any]
+    """searched entries: field name -> study.space.Param"""
+    metric: str
+    checkpoints: str
+    experiment_id: str | None = None
+    parent_run_id: str | None = None
+
+
+class Objective:
+    """Callable for `optuna.Study.optimize`: one trial trains one sampled config."""
+
+    def __init__(self, ctx: TrialContext, client=None, *, progress=None):
+        self.ctx = ctx
+        self.client = client
+        self.progress = progress
+
+    def config(self, trial) -> TrainConfig:
+        from study.space import sample_config
+
+        with warnings.catch_warnings():
+            if trial.user_attrs.get("baseline"):
+                # A baseline may sit between grid points (54 epochs on a 50-epoch grid): intended.
+                warnings.filterwarnings("ignore", message="Fixed parameter")
+            return sample_config(trial, self.ctx.space, self.ctx.base)
+
+    def __call__(self, trial) -> float:
+        import optuna
+
+        from tracking import mlflow_log as ml
+
+        ctx = self.ctx
+        config = self.config(trial)
+        baseline = trial.user_attrs.get("baseline") or ""
+        logger = None
+        if self.client is not None:
+            logger = ml.RunLogger(self.client, ctx.experiment_id, trial_name(trial.number),
+                                  parent_run_id=ctx.parent_run_id,
+                                  tags={ml.ROLE: "trial", ml.STUDY_NAME: ctx.study_name,
+                                        ml.TRIAL_NUMBER: trial.number, ml.BASELINE: baseline,
+                                        ml.OPTUNA_STATE: "RUNNING", "metric": ctx.metric})
+            trial.set_user_attr("mlflow_run_id", logger.run_id)
+
+        def should_stop(epoch: int, value: float) -> str | None:
+            trial.report(value, epoch)
+            if trial.should_prune():
+                return f"pruned at epoch {epoch} of {config.epochs}: {ctx.metric} {value:.4g}"
+            return None
+
+        if self.progress is not None:
+            self.progress.trial_started(trial.number, config.epochs, baseline)
+        try:
+            outcome = train_and_log(
+                config, metric=ctx.metric, logger=logger, should_stop=should_stop,
+                checkpoint=trial_dir(ctx.checkpoints, ctx.study_name, trial.number) / "best.pt",
+                on_record=self.progress.epoch if self.progress is not None else None,
+                finish_tags=lambda o: {ml.OPTUNA_STATE: OPTUNA_STATE[o.state]},
+            )
+        except _oom_errors() as e:
+            reason = f"out of memory: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            trial.set_user_attr("fail_reason", reason)
+            raise TrialFailed(reason) from None
+        finally:
+            if self.progress is not None:
+                self.progress.trial_ended()
+        trial.set_user_attr("epochs_done", outcome.epochs)
+        if outcome.best_epoch is not None:
+            trial.set_user_attr("best_epoch", outcome.best_epoch)
+            trial.set_user_attr("best_value", outcome.best_value)
+            trial.set_user_attr(f"best_{ctx.metric}", outcome.best_value)
+        if outcome.state == "pruned":
+            trial.set_user_attr("prune_reason", outcome.reason)
+            raise optuna.TrialPruned(outcome.reason)
+        if outcome.state == "failed":
+            trial.set_user_attr("fail_reason", outcome.reason)
+            raise TrialFailed(outcome.reason)
+        return outcome.value
+
+
+def _oom_errors() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (torch.OutOfMemoryError,)

@@ -1,0 +1,52 @@
+"""Augmentation policies: batched, shape-preserving, in range, DiffAugment differentiable."""
+
+import pytest
+import torch
+
+from gans.augment import AUGMENTS, get_augment, register_augment
+from gans.config import UserError
+from gans.data import load_images
+
+
+@pytest.fixture(scope="module")
+def cat_batch(cats):
+    return load_images(str(cats), image_size=32, limit=16).batch(torch.arange(16))[0]
+
+
+@pytest.mark.parametrize("name", ["none", "jitter-blur", "rotate", "flip", "diffaug"])
+def test_policies_keep_shape_and_change_images(name, cat_batch):
+    torch.manual_seed(0)
+    y = get_augment(name).fn(cat_batch.clone())
+    assert y.shape == cat_batch.shape and torch.isfinite(y).all()
+    if name != "diffaug":  # DiffAugment's color op may leave [-1, 1], as in the paper
+        assert y.min() >= -1 - 1e-5 and y.max() <= 1 + 1e-5
+    changed = (y - cat_batch).abs().flatten(1).amax(1) > 1e-3
+    if name == "none":
+        assert not changed.any()
+    elif name == "flip":
+        assert 0 < changed.sum() < 16  # each image flipped with p = 0.5
+        assert torch.equal(y[changed], cat_batch[changed].flip(3))
+    else:
+        assert changed.all()
+
+
+def test_gray_images_work(data_root):
+    x = load_images("mnist", data_root=data_root, image_size=28, limit=8).batch(torch.arange(8))[0]
+    for name in AUGMENTS:
+        assert get_augment(name).fn(x).shape == x.shape
+
+
+def test_diffaug_is_differentiable(cat_batch):
+    x = cat_batch.clone().requires_grad_(True)
+    get_augment("diffaug").fn(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert get_augment("diffaug").differentiable and not get_augment("jitter-blur").differentiable
+
+
+def test_registry_validates():
+    with pytest.raises(ValueError):
+        register_augment("flip", lambda x: x)
+    with pytest.raises(ValueError):
+        register_augment("bad name!", lambda x: x)
+    with pytest.raises(UserError, match="--augment"):
+        get_augment("mixup")

@@ -1,0 +1,384 @@
+"""`python -m reports.build` and `python -m study.confirm` on one small real study (quick preset, real
+MNIST, CPU), read back through independent Optuna and MLflow clients; plus the verdict's statistics
+on known inputs.
+
+The study is built once per test session (`build_small_study`, shared with tests/test_browse.py).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from reports import verdict as V
+from reports.build import main as build_main
+
+STUDY = "reports-quick"
+CHARTS = ("history.png", "importance.png", "curves.png", "best_epochs.png", "buckets.png", "effects.png",
+          "training.png", "samples.png", "baselines.png", "confirm.png")
+
+
+# ---------------------------------------------------------------- the verdict's statistics
+
+
+def test_bootstrap_median_of_a_known_sample_brackets_the_median_and_is_reproducible():
+    # Uniform on 0..99: median 49.5, standard error 1 / (2 f sqrt(n)) = 1 / (2 * 0.01 * 10) = 5,
+    # so the 95 % interval is about 49.5 -+ 9.8.
+    x = np.arange(100, dtype=float)
+    e = V.bootstrap_median(x)
+    assert e.value == 49.5 and e.n == 100 and e.has_ci
+    assert 37 < e.low < 43 and 56 < e.high < 62
+    assert V.bootstrap_median(x) == e  # fixed seed: the same data give the same interval
+    y = np.random.default_rng(3).normal(size=50)
+    assert V.bootstrap_median(y, resamples=200, seed=1) != V.bootstrap_median(y, resamples=200)  # the seed fixes it
+
+
+def test_bootstrap_median_edge_cases():
+    assert V.bootstrap_median([7, 7, 7]) == V.Estimate(7.0, 7.0, 7.0, 3)
+    one = V.bootstrap_median([5, float("nan")])
+    assert one.value == 5 and one.n == 1 and not one.has_ci
+    with pytest.raises(ValueError):
+        V.bootstrap_median([])
+    e = V.bootstrap_median([1, 2, 3, 4, 5])
+    assert e.value == 3 and e.low in (1, 2, 3) and e.high in (3, 4, 5)
+
+
+@pytest.mark.parametrize("low, high, relation", [
+    (450, 650, "contains"), (500, 600, "contains"), (550, 700, "overlaps"), (400, 550, "overlaps"),
+    (100, 499, "below"), (601, 900, "above"),
+])
+def test_band_relation(low, high, relation):
+    assert V.band_relation(low, high) == relation
+
+
+@pytest.mark.parametrize("max_epoch, width", [(1000, 100), (300, 100), (3, 1), (10, 1), (15, 2), (50, 5),
+                                              (120, 20), (250, 25), (299, 50)])
+def test_bucket_width_is_100_for_real_studies_and_proportional_for_short_ones(max_epoch, width):
+    assert V.bucket_width(max_epoch) == width
+
+
+def test_bucket_end():
+    assert [V.bucket_end(e, 100) for e in (1, 100, 101, 550, 1000)] == [100, 100, 200, 600, 1000]
+    assert [V.bucket_end(e, 1) for e in (1, 2, 3)] == [1, 2, 3]
+
+
+def test_worsening_gain_and_mean_std():
+    delta, rel = V.worsening([10.0, 20.0], [15.0, 20.0])
+    assert delta.tolist() == [5.0, 0.0] and rel.tolist() == [50.0, 0.0]
+    delta, rel = V.worsening([10.0], [8.0], minimize=False)  # higher is better: a drop is worse
+    assert delta.tolist() == [2.0] and rel.tolist() == [20.0]
+    assert V.gain(75.0, 100.0) == (25.0, 25.0)
+    assert V.gain(120.0, 100.0, minimize=False) == (20.0, 20.0)
+    m, sd, n = V.mean_std([1.0, 2.0, 3.0, float("nan")])
+    assert (m, n) == (2.0, 3) and sd == pytest.approx(1.0)
+    m, sd, n = V.mean_std([4.0])
+    assert m == 4.0 and math.isnan(sd) and n == 1
+
+
+def test_run_summary_and_best_so_far():
+    h = pd.DataFrame({"run_id": ["a"] * 4 + ["b"] * 2, "step": [1, 2, 3, 4, 1, 2],
+                      "value": [9.0, 5.0, 5.0, 7.0, 3.0, float("nan")]})
+    s = V.run_summary(h).set_index("run_id")
+    assert s.loc["a"].tolist() == [4, 7.0, 2, 5.0]  # ties go to the earlier epoch
+    assert s.loc["b"].tolist() == [1, 3.0, 1, 3.0]  # a NaN evaluation is skipped
+    b = V.best_so_far([float("nan"), 5.0, 7.0, 3.0])
+    assert math.isnan(b[0]) and b[1:].tolist() == [5.0, 5.0, 3.0]
+
+
+def test_fmt():
+    assert [V.fmt(3.0), V.fmt(1234.567), V.fmt(0.000123456), V.fmt(float("nan"))] == ["3", "1235", "0.0001235", "–"]
+
+
+# ---------------------------------------------------------------- the small real study
+
+
+def build_small_study(root: Path, data_root: Path) -> dict:
+    """A quick-preset study of 4 trials with its top 2 configurations confirmed with one fresh seed
+    each; built once per test session (later calls read `root/built.json`)."""
+    marker = root / "built.json"
+    if marker.exists():
+        return json.loads(marker.read_text())
+    import torch
+
+    from study.confirm import main as confirm_main
+    from study.run import main as run_main
+
+    root.mkdir(parents=True, exist_ok=True)
+    stores = {"study": STUDY, "storage": f"sqlite:///{root}/optuna.db", "tracking": f"sqlite:///{root}/mlflow.db"}
+    common = ["--study-name", STUDY, "--storage", stores["storage"], "--tracking-uri", stores["tracking"]]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # shared cores: oversubscribed BLAS threads make tiny MLPs crawl
+    try:
+        assert run_main(["--preset", "quick", "--trials", "4", *common, "--checkpoints", str(root / "ckpt"),
+                         "--data-root", str(data_root), "--device", "cpu", "--no-progress",
+                         "--sampler-seed", "0"]) == 0
+        assert confirm_main([*common, "--top", "2", "--seeds", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    marker.write_text(json.dumps(stores))
+    return stores
+
+
+@pytest.fixture(scope="session")
+def small_study(tmp_path_factory, data_root) -> dict:
+    return build_small_study(tmp_path_factory.getbasetemp() / "small-study", data_root)
+
+
+@pytest.fixture(scope="session")
+def report(small_study, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    t0 = time.perf_counter()
+    assert build_main(["--study-name", STUDY, "--storage", small_study["storage"], "--out", str(out)]) == 0
+    print(f"report built in {time.perf_counter() - t0:.1f} s: {out}")
+    return out
+
+
+def links(md: str) -> list[str]:
+    return re.findall(r"\]\(([^)\s]+)\)", md)
+
+
+def md_table(md: str, first_header: str) -> list[dict[str, str]]:
+    """The Markdown table whose header row starts with `first_header`, as dicts."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines[:-1])
+                 if line.startswith(f"| {first_header} |") and lines[i + 1].startswith("|---"))
+    headers = [h.strip() for h in lines[start].strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(headers, (c.strip() for c in line.strip().strip("|").split("|")))))
+    return rows
+
+
+def mlflow_client(stores):
+    from mlflow import MlflowClient
+
+    return MlflowClient(stores["tracking"])
+
+
+def test_report_contains_every_file_it_links_to(report):
+    from PIL import Image
+
+    md = (report / "report.md").read_text()
+    linked = links(md)
+    assert set(CHARTS) <= set(linked), f"charts missing from the report: {set(CHARTS) - set(linked)}"
+    for name in linked:
+        assert (report / name).is_file(), name
+        if name.endswith(".png"):
+            with Image.open(report / name) as im:
+                assert im.width >= 500 and im.height >= 300, name
+    assert "_No chart" not in md
+    csv = pd.read_csv(report / "trials.csv")
+    assert len(csv) == 4 and {"number", "state", "value", "best_epoch", "lr_g", "lr_d"} <= set(csv.columns)
+
+
+def test_report_tables_equal_the_stores(report, small_study):
+    md = (report / "report.md").read_text()
+    study = optuna.load_study(study_name=STUDY, storage=small_study["storage"])
+    client = mlflow_client(small_study)
+    exp = client.get_experiment_by_name(STUDY)
+    trial_runs = {int(r.data.tags["trial_number"]): r for r in client.search_runs([exp.experiment_id],
+                                                                                   "tags.role = 'trial'")}
+    rows = {int(r["trial"]): r for r in md_table(md, "trial")}
+    assert set(rows) == {t.number for t in study.trials}
+    for t in study.trials:
+        r = rows[t.number]
+        assert r["state"] == t.state.name
+        assert r["final FID"] == V.fmt(t.value) if t.value is not None else r["final FID"] == "–"
+        assert r["best epoch"] == V.fmt(float(t.user_attrs["best_epoch"]))
+        assert r["best FID"] == V.fmt(t.user_attrs["best_value"])
+        fid = client.get_metric_history(trial_runs[t.number].info.run_id, "fid")
+        last = max(fid, key=lambda m: m.step)
+        assert r["last epoch"] == str(last.step)
+        if t.state == TrialState.COMPLETE:
+            assert r["final FID"] == V.fmt(last.value)  # Optuna's objective is MLflow's last FID
+
+    done = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    median = float(np.median([t.user_attrs["best_epoch"] for t in done]))
+    assert f"**Median best epoch: {V.fmt(median)}**" in md
+    assert f"over {len(done)} completed trials" in md
+    best = min(done, key=lambda t: t.value)
+    assert f"**Best configuration: trial {best.number}**" in md
+
+    confirm = client.search_runs([exp.experiment_id], "tags.role = 'confirm'")
+    table = {r["configuration"]: r for r in md_table(md, "configuration")}
+    by_source: dict[int, list] = {}
+    for run in confirm:
+        by_source.setdefault(int(run.data.tags["trial_number"]), []).append(run)
+    assert set(table) == {f"trial {n}" for n in by_source}
+    for n, runs in by_source.items():
+        finals = [max(client.get_metric_history(r.info.run_id, "fid"), key=lambda m: m.step).value for r in runs]
+        row = table[f"trial {n}"]
+        assert row["runs"] == str(len(runs))
+        assert row["final FID (mean ± std)"].split(" ± ")[0] == V.fmt(float(np.mean(finals)))
+        assert row["trial's final FID"] == V.fmt(study.trials[n].value)
+
+
+def test_confirm_reruns_the_top_trials_with_fresh_seeds_and_resumes(small_study):
+    from study.confirm import main as confirm_main
+
+    study = optuna.load_study(study_name=STUDY, storage=small_study["storage"])
+    done = sorted((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    client = mlflow_client(small_study)
+    exp = client.get_experiment_by_name(STUDY)
+    runs = client.search_runs([exp.experiment_id], "tags.role = 'confirm'")
+    assert sorted(int(r.data.tags["trial_number"]) for r in runs) == sorted(t.number for t in done[:2])
+    for r in runs:
+        source = client.search_runs([exp.experiment_id],
+                                    f"tags.role = 'trial' and tags.trial_number = '{r.data.tags['trial_number']}'")[0]
+        assert r.data.tags["study_name"] == STUDY and r.info.status == "FINISHED"
+        assert r.data.params["seed"] == r.data.tags["seed"] != source.data.params["seed"]
+        for field in ("lr_g", "lr_d", "batch_size", "augment", "epochs"):
+            assert r.data.params[field] == source.data.params[field]
+        assert r.data.tags.get("mlflow.parentRunId") == source.data.tags.get("mlflow.parentRunId")
+    # Each configuration already holds one finished confirmation run: nothing more to train.
+    assert confirm_main(["--study-name", STUDY, "--storage", small_study["storage"], "--top", "2",
+                         "--seeds", "1"]) == 0
+    assert len(client.search_runs([exp.experiment_id], "tags.role = 'confirm'")) == len(runs)
+
+
+# ---------------------------------------------------------------- stores without a completed trial
+
+
+def synthetic_study(root: Path, name: str, plan: list[tuple[str, float, int, dict[int, float], str]]) -> dict:
+    """A study written through the same Optuna and MLflow calls `study.objective` makes, from `plan`
+    entries (state, lr_g, epoch budget, {epoch: fid}, reason); no training, since what the report
+    sees is the stores' content. Used for shapes a CPU test cannot train: all trials pruned or
+    failed, or a full-length study of up to 1000 epochs."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+    from optuna.trial import create_trial
+
+    from gans.config import TrainConfig
+    from study.objective import trial_name
+    from tracking import mlflow_log as ml
+
+    root.mkdir(parents=True, exist_ok=True)
+    stores = {"study": name, "storage": f"sqlite:///{root}/optuna.db", "tracking": f"sqlite:///{root}/mlflow.db"}
+    study = optuna.create_study(study_name=name, storage=stores["storage"], direction="minimize")
+    for k, v in {"metric": "fid", "model": "mlp", "data": "mnist", "preset": "full",
+                 "tracking_uri": stores["tracking"]}.items():
+        study.set_user_attr(k, v)
+    client = ml.connect(stores["tracking"])
+    exp = ml.ensure_experiment(client, name)
+    dist = {"lr_g": FloatDistribution(1e-5, 1e-3, log=True), "epochs": IntDistribution(1, 1000)}
+    for number, (state, lr, epochs, fids, reason) in enumerate(plan):
+        logger = ml.RunLogger(client, exp, trial_name(number), tags={
+            ml.ROLE: "trial", ml.STUDY_NAME: name, ml.TRIAL_NUMBER: number, ml.BASELINE: "",
+            ml.OPTUNA_STATE: state})
+        logger.log_config(TrainConfig(model="mlp", data="mnist", image_size=28, epochs=epochs,
+                                      eval_every=min(fids, default=1), metrics="fid", lr_g=lr))
+        from mlflow.entities import Metric
+
+        metrics = []
+        for epoch, fid in fids.items():
+            for k, v in {"loss_d": 1.2, "loss_g": 0.8 + epoch / 1000, "d_real": 0.6, "d_fake": 0.4, "fid": fid,
+                         "num_fake": 300, "num_real": 2000}.items():
+                metrics.append(Metric(k, v, 0, epoch))
+        for i in range(0, len(metrics), 900):  # one batch per request, within MLflow's 1000-metric limit
+            client.log_batch(logger.run_id, metrics=metrics[i:i + 900])
+        logger.finish({"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}[state], reason or None)
+        attrs = {"mlflow_run_id": logger.run_id, "epochs_done": max(fids, default=1)}
+        if fids:
+            best_epoch = min(fids, key=fids.get)
+            attrs.update(best_epoch=best_epoch, best_value=fids[best_epoch])
+        if state != "COMPLETE":
+            attrs["prune_reason" if state == "PRUNED" else "fail_reason"] = reason
+        study.add_trial(create_trial(
+            state=getattr(TrialState, state), params={"lr_g": lr, "epochs": epochs}, distributions=dist,
+            value=fids[max(fids)] if state in ("COMPLETE", "PRUNED") else None,
+            intermediate_values=fids, user_attrs=attrs))
+    return stores
+
+
+def stalled_study(root: Path) -> dict:
+    return synthetic_study(root, "stalled", [
+        ("PRUNED", 2e-4, 3, {1: 310.0, 2: 290.0}, "pruned at epoch 2 of 3: fid 290"),
+        ("PRUNED", 5e-4, 3, {1: 420.0}, "pruned at epoch 1 of 3: fid 420"),
+        ("FAIL", 9e-4, 3, {}, "loss_d became nan at epoch 1"),
+    ])
+
+
+def long_study(root: Path) -> dict:
+    """Twelve completed trials with budgets of 300 to 1000 epochs, evaluated every 50, each a
+    U-shaped FID curve around its own best epoch (between 450 and 650 where the budget allows)."""
+    rng = np.random.default_rng(0)
+    plan = []
+    for i in range(12):
+        budget = 300 + 50 * (i % 15) if i < 3 else 600 + 100 * (i % 5)
+        centre = min(450 + 20 * i, budget)
+        fids = {e: round(40 + 25 * i / 12 + ((e - centre) / 100) ** 2 * 3 + float(rng.normal(0, 0.3)), 3)
+                for e in range(50, budget + 1, 50)}
+        plan.append(("COMPLETE", 1e-4 * (1 + i % 4), budget, fids, ""))
+    return synthetic_study(root, "long", plan)
+
+
+def test_a_study_without_completed_trials_still_gets_a_report_that_says_so(tmp_path, report):
+    stores = stalled_study(tmp_path / "stores")
+    out = tmp_path / "out"
+    shutil.copytree(report, out)  # a previous report in the same folder: its charts must go
+    (out / "notes.txt").write_text("mine")
+    assert build_main(["--study-name", "stalled", "--storage", stores["storage"], "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    assert "No verdict: none of the 3 trials completed** (2 pruned, 1 failed" in md
+    assert "loss_d became nan at epoch 1" in md
+    for name in links(md):
+        assert (out / name).is_file(), name
+    pngs = {p.name for p in out.glob("*.png")}
+    assert pngs == {n for n in links(md) if n.endswith(".png")}, "charts of the earlier report were left behind"
+    assert "curves.png" in pngs  # pruned trials still have FID curves
+    assert (out / "notes.txt").read_text() == "mine"
+    assert len(pd.read_csv(out / "trials.csv")) == 3
+
+
+def test_a_full_length_study_gets_100_epoch_buckets_and_a_verdict_on_500_to_600(tmp_path):
+    stores = long_study(tmp_path / "stores")
+    out = tmp_path / "out"
+    assert build_main(["--study-name", "long", "--storage", stores["storage"], "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    for name in links(md):
+        assert (out / name).is_file(), name
+    study = optuna.load_study(study_name="long", storage=stores["storage"])
+    best = [t.user_attrs["best_epoch"] for t in study.trials]
+    e = V.bootstrap_median(best)
+    assert f"**Median best epoch: {V.fmt(e.value)}**, 95 % bootstrap CI [{V.fmt(e.low)}, {V.fmt(e.high)}]" in md
+    relation = V.band_relation(e.low, e.high)
+    assert {"contains": "lies **inside** the CI", "overlaps": "lies **partly inside** the CI",
+            "below": "peaked **later**", "above": "peaked **earlier**"}[relation] in md
+    long_budget = [t.user_attrs["best_epoch"] for t in study.trials if t.params["epochs"] >= 600]
+    assert f"Among the {len(long_budget)} completed trials with a budget of 600 epochs" in md
+    buckets = md_table(md, "epochs")
+    assert [r["epochs"] for r in buckets] == [f"{e - 99}–{e}" for e in range(100, 1001, 100)]
+    assert "_No chart: the top trials logged no sample grids to MLflow._" in md
+
+
+def test_unknown_study_or_storage_is_a_one_line_error(small_study, tmp_path, capsys):
+    assert build_main(["--study-name", "no-such-study", "--storage", small_study["storage"],
+                       "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: --study-name no-such-study: no such study")
+    assert STUDY in err  # it lists the studies that are there
+    assert not (tmp_path / "r").exists()
+
+    missing = f"sqlite:///{tmp_path}/missing.db"
+    assert build_main(["--study-name", STUDY, "--storage", missing, "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: --storage {missing}: no Optuna storage")
+    assert not (tmp_path / "missing.db").exists()
+
+
+def test_confirm_rejects_bad_counts(capsys):
+    from study.confirm import main as confirm_main
+
+    assert confirm_main(["--study-name", STUDY, "--seeds", "0"]) == 2
+    assert capsys.readouterr().err.startswith("error: --seeds: must be > 0")

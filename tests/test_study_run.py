@@ -1,0 +1,159 @@
+"""End to end: `python -m study.run` on CPU with real MNIST, read back through independent Optuna and
+MLflow clients. Stores go to tmp_path (the CLI runs with tmp_path as its working folder)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from study.run import main
+
+STUDY = "quick-mlp-mnist"
+MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # The test machine's cores are shared; oversubscribed BLAS threads make tiny MLPs crawl.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def quick(data_root, *extra: str) -> list[str]:
+    return ["--preset", "quick", "--data-root", str(data_root), "--device", "cpu", "--no-progress",
+            "--sampler-seed", "0", *extra]
+
+
+def load(tmp_path, name: str = STUDY) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{tmp_path}/optuna.db")
+
+
+def runs(tmp_path, name: str = STUDY):
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db")
+    return mlflow.search_runs(experiment_names=[name], output_format="list")
+
+
+def trial_runs(tmp_path, name: str = STUDY) -> dict[int, object]:
+    return {int(r.data.tags["trial_number"]): r for r in runs(tmp_path, name) if r.data.tags.get("role") == "trial"}
+
+
+def finished(study) -> list:
+    return study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+
+
+@pytest.mark.slow
+def test_quick_study_logs_every_trial_and_resumes_to_the_target(tmp_path, data_root, monkeypatch, capsys):
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # the default stores live in the working folder
+    assert main(quick(data_root, "--trials", "3")) == 0
+    out = capsys.readouterr().out
+    assert "top" in out and "mlflow ui --backend-store-uri" in out and "optuna trials --study-name" in out
+    assert (tmp_path / "optuna.db").exists() and (tmp_path / "mlflow.db").exists()
+
+    study = load(tmp_path)
+    assert len(study.trials) == len(finished(study)) == 3
+    baselines = [t for t in study.trials if t.user_attrs.get("baseline")]
+    assert [t.number for t in baselines] == [0] and baselines[0].params["batch_size"] == 200
+    assert study.user_attrs["baselines"] == ["mlp-gan-100"] and study.user_attrs["metric"] == "fid"
+
+    all_runs = runs(tmp_path)
+    parent = [r for r in all_runs if r.data.tags.get("role") == "study"]
+    assert len(parent) == 1 and parent[0].info.status == "FINISHED"
+    by_number = trial_runs(tmp_path)
+    assert sorted(by_number) == [0, 1, 2]
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    for t in study.trials:
+        run = by_number[t.number]
+        assert run.info.run_name == f"trial-{t.number:03d}"
+        assert run.data.tags["mlflow.parentRunId"] == parent[0].info.run_id
+        assert run.data.tags["optuna_state"] == t.state.name and run.info.status == MLFLOW_STATUS[t.state.name]
+        assert run.data.tags["baseline"] == t.user_attrs.get("baseline", "")
+        assert run.data.params["lr_g"] == str(t.params["lr_g"]) and run.data.params["epochs"] == "3"
+        done = t.user_attrs["epochs_done"]
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "loss_d")] == list(range(1, done + 1))
+        for key in ("loss_g", "d_real", "d_fake", "images_per_s"):
+            assert len(client.get_metric_history(run.info.run_id, key)) == done
+        fids = client.get_metric_history(run.info.run_id, "fid")
+        assert [m.step for m in fids] == list(range(1, done + 1))  # --eval-every 1
+        best = client.get_metric_history(run.info.run_id, "best_fid")[-1].value
+        assert best == pytest.approx(min(m.value for m in fids))
+        assert t.user_attrs["best_value"] == pytest.approx(best)
+        assert t.user_attrs["best_epoch"] == min(fids, key=lambda m: m.value).step
+        if t.state == TrialState.COMPLETE:
+            assert t.value == pytest.approx(fids[-1].value)  # the value is the metric at the last epoch
+        images = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
+        for step in range(1, done + 1):
+            assert any(f"samples+step+{step}+" in p and p.endswith(".png") for p in images)
+        assert [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")] == ["checkpoints/best.pt"]
+
+    # An independent client: the optuna CLI reads the same storage.
+    optuna_cli = shutil.which("optuna") or pytest.fail("the optuna command is not installed")
+    listing = subprocess.run([optuna_cli, "trials", "--study-name", STUDY, "--storage",
+                              f"sqlite:///{tmp_path}/optuna.db", "-f", "json"],
+                             capture_output=True, text=True, check=True)
+    assert listing.stdout.count('"number"') == 3
+
+    # The same command with a higher target adds exactly the missing trials; baselines stay single.
+    assert main(quick(data_root, "--trials", "5")) == 0
+    study = load(tmp_path)
+    assert len(finished(study)) == 5 and len(study.trials) == 5
+    assert [t.number for t in study.trials if t.user_attrs.get("baseline")] == [0]
+    assert sorted(trial_runs(tmp_path)) == [0, 1, 2, 3, 4]
+    assert len([r for r in runs(tmp_path) if r.data.tags.get("role") == "study"]) == 1
+
+    # Already at the target: nothing runs.
+    assert main(quick(data_root, "--trials", "5")) == 0
+    assert len(load(tmp_path).trials) == 5
+
+
+@pytest.mark.slow
+def test_median_pruner_stops_a_hopeless_trial(tmp_path, data_root):
+    name = "prune"
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name=name, storage=storage)
+    # Two earlier trials that reached a near-perfect FID at every epoch: any real 1-epoch MLP GAN is
+    # far worse than their median, so the median pruner must stop it at its first report.
+    for _ in range(2):
+        study.add_trial(optuna.trial.create_trial(value=1e-3, intermediate_values={1: 1e-3, 2: 1e-3, 3: 1e-3}))
+    args = quick(data_root, "--trials", "3", "--study-name", name, "--storage", storage,
+                 "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db", "--checkpoints", str(tmp_path / "ck"),
+                 "--pruner", "median")
+    assert main(args) == 0
+    trial = load(tmp_path, name).trials[2]
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs["epochs_done"] == 1 and list(trial.intermediate_values) == [1]
+    assert trial.user_attrs["prune_reason"].startswith("pruned at epoch 1 of 3: fid")
+    run = trial_runs(tmp_path, name)[2]
+    assert run.info.status == "KILLED" and run.data.tags["optuna_state"] == "PRUNED"
+    assert run.data.tags["reason"] == trial.user_attrs["prune_reason"]
+
+
+@pytest.mark.slow
+def test_diverging_trials_are_failed_with_their_reason_and_the_study_completes(tmp_path, data_root, capsys):
+    name = "nan"
+    space = tmp_path / "space.yaml"
+    # Adam moves every weight by about lr per step: at 1e30 the MLP's activations overflow at once.
+    space.write_text("lr_g: 1.0e30\nlr_d: 1.0e30\n")
+    args = quick(data_root, "--trials", "2", "--study-name", name, "--space", str(space),
+                 "--storage", f"sqlite:///{tmp_path}/optuna.db", "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
+                 "--checkpoints", str(tmp_path / "ck"))
+    assert main(args) == 0
+    assert "failed: loss_" in capsys.readouterr().err
+    trials = load(tmp_path, name).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL]
+    by_number = trial_runs(tmp_path, name)
+    for t in trials:
+        assert "became nan" in t.user_attrs["fail_reason"] or "became inf" in t.user_attrs["fail_reason"]
+        run = by_number[t.number]
+        assert run.info.status == "FAILED" and run.data.tags["optuna_state"] == "FAIL"
+        assert run.data.tags["reason"] == t.user_attrs["fail_reason"]

@@ -1,0 +1,172 @@
+"""MLflow logging of studies and trainings: one experiment per study, one parent run per study, one
+nested run per training, with per-epoch metrics (`step=epoch`), sample grids and the best checkpoint.
+
+Everything goes through an explicit `MlflowClient(tracking_uri)` (no fluent API, no global active
+run), so a trial, a confirmation run or a worker process logs the same way. The only things this
+module knows about a training are its config and the records `gans.trainer.Trainer.run()` yields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any, Mapping
+from urllib.parse import unquote
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+# Tag keys, shared with the study layer and the report builder.
+ROLE, STUDY_NAME, TRIAL_NUMBER, OPTUNA_STATE, BASELINE, REASON = (
+    "role", "study_name", "trial_number", "optuna_state", "baseline", "reason")
+
+# Outcome of a training -> MLflow run status (a pruned trial was stopped on purpose: KILLED).
+STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "running": "RUNNING"}
+
+NOT_METRICS = {"epoch", "evaluated"}
+
+
+def quiet() -> None:
+    """Silence MLflow's INFO chatter (database creation, migrations)."""
+    import mlflow  # noqa: F401  (importing it configures its loggers, which would undo the levels below)
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def resolve_tracking_uri(uri: str | None) -> str:
+    """`uri` (default `sqlite:///mlflow.db`) with a relative SQLite path made absolute, so that
+    worker processes and printed commands point at the same database from any folder."""
+    uri = uri or DEFAULT_TRACKING_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + str(Path(unquote(uri[len("sqlite:///"):])).resolve())
+    if "://" not in uri:  # a bare folder is MLflow's file store
+        return Path(uri).resolve().as_uri()
+    return uri
+
+
+def artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """Artifacts of a SQLite-tracked experiment live beside the database (`mlruns/<experiment>`);
+    other stores (servers, file stores) choose their own location."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    db = Path(unquote(tracking_uri[len("sqlite:///"):]))
+    safe = re.sub(r"[^\w.-]", "_", experiment)
+    return (db.parent / "mlruns" / safe).resolve().as_uri()
+
+
+def connect(tracking_uri: str | None):
+    """An MlflowClient for `tracking_uri` (the database is created on first use)."""
+    quiet()
+    from mlflow import MlflowClient
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if uri.startswith("sqlite:///"):
+        Path(unquote(uri[len("sqlite:///"):])).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri)
+
+
+def ensure_experiment(client, name: str) -> str:
+    """Id of the experiment `name`, created (or restored from the trash) when needed."""
+    exp = client.get_experiment_by_name(name)
+    if exp is None:
+        return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
+    if exp.lifecycle_stage == "deleted":
+        client.restore_experiment(exp.experiment_id)
+    return exp.experiment_id
+
+
+def study_run(client, experiment_id: str, study_name: str, tags: Mapping[str, Any]) -> str:
+    """Id of the study's parent run: the existing one when a study is resumed, else a new one."""
+    from mlflow.entities import RunStatus
+
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.{ROLE} = 'study' and tags.{STUDY_NAME} = '{_quote(study_name)}'",
+        max_results=1, order_by=["attributes.start_time ASC"],
+    )
+    if found:
+        run_id = found[0].info.run_id
+        client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
+    else:
+        run_id = client.create_run(experiment_id, run_name=study_name,
+                                   tags={ROLE: "study", STUDY_NAME: study_name}).info.run_id
+    set_tags(client, run_id, tags)
+    return run_id
+
+
+def _quote(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def set_tags(client, run_id: str, tags: Mapping[str, Any]) -> None:
+    from mlflow.entities import RunTag
+
+    if tags:
+        client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def finish(client, run_id: str, state: str) -> None:
+    """End a run with the status matching `state` (complete | pruned | failed)."""
+    client.set_terminated(run_id, STATUS[state])
+
+
+def log_metrics(client, run_id: str, values: Mapping[str, float], step: int) -> None:
+    from mlflow.entities import Metric
+
+    ts = int(time.time() * 1000)
+    metrics = [Metric(k, float(v), ts, step) for k, v in values.items()]
+    if metrics:
+        client.log_batch(run_id, metrics=metrics)
+
+
+def record_metrics(record: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric entries of an epoch record (losses, D outputs, speed, metrics, sample counts)."""
+    return {k: float(v) for k, v in record.items()
+            if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+class RunLogger:
+    """One training logged as one MLflow run (nested under `parent_run_id` when given)."""
+
+    def __init__(self, client, experiment_id: str, run_name: str, *, parent_run_id: str | None = None,
+                 tags: Mapping[str, Any] | None = None):
+        all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        self.client = client
+        self.run_id: str = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
+        self.finished = False
+
+    def log_config(self, config) -> None:
+        """Every config field as a param, by its own name."""
+        from mlflow.entities import Param
+
+        params = [Param(k, str(v)) for k, v in dataclasses.asdict(config).items()]
+        self.client.log_batch(self.run_id, params=params)
+
+    def log_record(self, record: Mapping[str, Any]) -> None:
+        """One epoch record's numbers as metrics at `step=epoch` (NaN/inf are kept: MLflow stores them)."""
+        log_metrics(self.client, self.run_id, record_metrics(record), step=int(record["epoch"]))
+
+    def log_grid(self, grid_uint8, epoch: int) -> None:
+        """A uint8 C x H x W sample grid as the step-tracked image `samples` at `step=epoch`."""
+        arr = grid_uint8.permute(1, 2, 0).cpu().numpy()
+        self.client.log_image(self.run_id, arr, key="samples", step=int(epoch))
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        set_tags(self.client, self.run_id, tags)
+
+    def finish(self, state: str, reason: str | None = None, tags: Mapping[str, Any] | None = None) -> None:
+        """End the run: status from `state` (complete | pruned | failed), reason and extra tags."""
+        extra = dict(tags or {})
+        if reason:
+            extra[REASON] = reason[:4000]
+        self.set_tags(extra)
+        finish(self.client, self.run_id, state)
+        self.finished = True
+
