@@ -8,6 +8,7 @@ import dataclasses
 import functools
 import sys
 from typing import Callable, Iterable
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from gans.config import TrainConfig, UserError, field_docs, field_types, flag
 
@@ -58,3 +59,32 @@ def main_guard(main: Callable[..., int | None]) -> Callable[..., int]:
             return 130
 
     return wrapper
+
+
+def mask_url(url: str) -> str:
+    """`url` with the password in its user-info replaced by `***` (postgresql://gan:***@host/db):
+    what the tool prints, tags and reports, so that a password never leaves the command line."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def mask_text(text: str, *urls: str | None) -> str:
+    """`text` with the passwords of `urls` (as written and URL-decoded) replaced by `***`; for
+    messages from drivers that may quote a connection string."""
+    for url in urls:
+        try:
+            password = urlsplit(url).password if url else None
+        except ValueError:
+            password = None
+        if password:
+            text = text.replace(url, mask_url(url))
+            for secret in {password, unquote(password)}:
+                text = text.replace(secret, "***")
+    return text

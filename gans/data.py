@@ -95,6 +95,18 @@ def load_images(data: str, *, data_root: str | os.PathLike = "data", image_size:
     return out
 
 
+def check_source(data: str, data_root: str | os.PathLike = "data") -> None:
+    """Raise a `UserError` naming `--data` when the files behind a data set have gone (deleted or
+    moved while a study runs on its decoded copy): results would no longer describe data the user
+    still has, so the study must stop rather than go on from memory."""
+    if data in BUILTIN:
+        folder, flag_value = Path(data_root) / BUILTIN[data][1] / "raw", f"--data-root {data_root}"
+    else:
+        folder, flag_value = Path(data), f"--data {data}"
+    if not folder.is_dir():
+        raise UserError(f"{flag_value}: the data folder {folder} is gone (deleted or moved while running)")
+
+
 # ---------------------------------------------------------------- MNIST-style raw files
 
 

@@ -213,6 +213,8 @@ class Trainer:
             "opt_d": self.opt_d.state_dict(),
             "fixed_z": self.fixed_z,
             "rng_cpu": torch.get_rng_state(),
+            # Restoring both generators makes a resumed run continue exactly where it stopped.
+            **({"rng_cuda": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -222,7 +224,9 @@ class Trainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.fixed_z = state["fixed_z"].to(self.device)
         self.epoch = int(state["epoch"])
-        torch.set_rng_state(state["rng_cpu"])
+        torch.set_rng_state(state["rng_cpu"].cpu())
+        if "rng_cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"].cpu(), self.device)
 
     def save(self, path: str | os.PathLike) -> None:
         save_atomic(self.state_dict(), path)
@@ -248,7 +252,8 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except FileNotFoundError:
         raise UserError(f"checkpoint {path}: file not found") from None
     except Exception as e:
-        raise UserError(f"checkpoint {path}: not a readable checkpoint ({type(e).__name__}: {e})") from None
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise UserError(f"checkpoint {path}: not a readable checkpoint ({type(e).__name__}: {first})") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"checkpoint {path}: not a gan-study checkpoint")
     return state

@@ -1,5 +1,14 @@
 """Running a study's trials: samplers and pruners by name, Optuna storages from URLs, and the loop
-that one process (the CLI itself or one of `--workers K` processes) runs.
+that one process (the CLI itself, one of `--workers K` processes, or a command on another machine)
+runs.
+
+A study holds exactly `--trials` slots: trials that finished, run, or wait in Optuna's queue
+(`study.run` enqueues the waiting ones). A worker only ever claims a waiting trial, atomically
+through the storage, so any number of workers on any number of machines finish exactly the
+target between them. A worker that dies leaves its trial RUNNING: the trial is failed in Optuna and
+MLflow and a retry with the same parameters, resuming from the trial's last checkpoint, takes its
+slot. Death is seen from the storage's heartbeat (RDB storages) or, on the same machine, from the
+recorded process id being gone (any storage, and at once).
 
 Everything a worker needs travels in one picklable `StudySettings`; each process opens its own
 storage, MLflow client, sampler and pruner (Optuna persists none of the latter two).
@@ -9,13 +18,25 @@ from __future__ import annotations
 
 import os
 import random
+import signal
+import socket
+import sys
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 from urllib.parse import unquote
 
+from gans.cli import mask_text, mask_url
 from gans.config import UserError
-from study.objective import Objective, TrialContext, TrialFailed
+from study.objective import Objective, TrialContext, TrialFailed, trial_dir
+
+# A trial whose process has not written a heartbeat for GRACE_S seconds is taken for dead.
+HEARTBEAT_S = int(os.environ.get("GAN_STUDY_HEARTBEAT_S", 10))
+GRACE_S = int(os.environ.get("GAN_STUDY_GRACE_S", 60))
+# A trial whose process died this often is failed for good (it may be what kills the process).
+MAX_RETRIES = 3
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
 # Optuna advises against SQLite for parallel writers; its journal file (with file locks) is safe
@@ -133,9 +154,10 @@ def is_journal_file(url: str) -> bool:
     return "://" not in url
 
 
-def open_storage(url: str):
-    """An Optuna storage for `url`: an SQLAlchemy URL (sqlite, postgresql, mysql), `redis://` (journal
-    on Redis), or a file path (journal file, as the `optuna` CLI guesses it)."""
+def open_storage(url: str, on_stale: Callable | None = None):
+    """An Optuna storage for `url`: an SQLAlchemy URL (sqlite, postgresql, mysql) with heartbeats
+    (`on_stale(study, trial)` is called for each trial found dead), `redis://` (journal on Redis),
+    or a file path (journal file, as the `optuna` CLI guesses it)."""
     import optuna
 
     try:
@@ -150,12 +172,15 @@ def open_storage(url: str):
             return optuna.storages.JournalStorage(JournalFileBackend(url))
         if url.startswith("sqlite:///"):
             Path(unquote(url[len("sqlite:///"):])).parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.RDBStorage(url)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                              heartbeat_stale_trial_callback=on_stale)
     except ImportError as e:
-        raise UserError(f"--storage {url}: a driver is missing ({e}); pip install it") from None
+        raise UserError(f"--storage {mask_url(url)}: a driver is missing ({e}); pip install it") from None
     except Exception as e:  # sqlalchemy ArgumentError/OperationalError, redis errors
         first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise UserError(f"--storage {url}: cannot open ({type(e).__name__}: {first})") from None
+        raise UserError(mask_text(f"--storage {url}: cannot open ({type(e).__name__}: {first})", url)) from None
 
 
 def quiet_libraries() -> None:
@@ -188,32 +213,207 @@ class ParentRunLog:
         log_metrics(self.client, self.run_id, values, step=trial.number)
 
 
-def run_trials(s: StudySettings, n_trials: int, *, worker: int = 0, progress=None) -> None:
-    """Run `n_trials` trials of the (existing) study in this process."""
+# ---------------------------------------------------------------- the worker loop
+
+
+def claim(study):
+    """A waiting trial of `study`, now RUNNING and owned by this process, or None when no trial
+    waits. The WAITING -> RUNNING switch is atomic in every Optuna storage: two workers never get
+    the same trial, and no worker makes a trial beyond the queue."""
+    import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if not storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
+                continue
+        except UpdateFinishedTrialError:
+            continue
+        trial = optuna.Trial(study, t._trial_id)
+        trial.set_user_attr("host", socket.gethostname())
+        trial.set_user_attr("pid", os.getpid())
+        return trial
+    return None
+
+
+class Heartbeat:
+    """While a trial runs, a thread records its heartbeat in the storage (RDB storages only; on the
+    others a dead process is recognised by its process id)."""
+
+    def __init__(self, storage, trial_id: int):
+        self.storage, self.trial_id = storage, trial_id
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True, name=f"heartbeat-{trial_id}")
+
+    def _beat(self) -> None:
+        while True:
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # a storage hiccup must not end the trial; the next beat may pass
+                pass
+            if self.stop.wait(HEARTBEAT_S):
+                return
+
+    def __enter__(self):
+        if getattr(self.storage, "get_heartbeat_interval", lambda: None)() is not None:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+
+class Retry:
+    """Ends a trial whose training stopped from outside (its process died, Ctrl-C, its data gone):
+    the trial is FAIL in Optuna already; here its MLflow run is ended as FAILED with the reason, and
+    a retry with the same parameters is enqueued that resumes from the trial's last checkpoint.
+    Doubles as Optuna's heartbeat-stale-trial callback."""
+
+    def __init__(self, ctx: TrialContext, client=None):
+        self.ctx, self.client = ctx, client
+
+    def __call__(self, study, trial, reason: str | None = None) -> None:
+        from tracking import mlflow_log as ml
+
+        reason = reason or f"its worker stopped sending heartbeats (none for {GRACE_S} s)"
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if self.client is not None and run_id:
+            try:
+                ml.fail_run(self.client, run_id, f"stopped: {reason}", {ml.OPTUNA_STATE: "FAIL"})
+            except Exception as e:  # the retry matters more than the old run's status
+                print(f"warning: could not mark MLflow run {run_id} failed: {e}", file=sys.stderr)
+        retries = int(trial.user_attrs.get("retries", 0)) + 1
+        last = trial_dir(self.ctx.checkpoints, self.ctx.study_name, trial.number) / "last.pt"
+        attrs = {"retry_of": trial.number, "retries": retries, "retry_reason": reason,
+                 "baseline": trial.user_attrs.get("baseline", "")}
+        if last.is_file():
+            attrs.update(resume_from=str(last), resume_trial=trial.number)
+        elif trial.user_attrs.get("resume_from"):
+            attrs.update(resume_from=trial.user_attrs["resume_from"], resume_trial=trial.user_attrs["resume_trial"])
+        study.enqueue_trial(trial.params, user_attrs=attrs)
+
+
+def fail_dead_trials(study, retry: Retry) -> list[int]:
+    """Fail the RUNNING trials whose process is gone and enqueue their retries; returns their
+    numbers. Heartbeats (RDB storages) find them anywhere after `GRACE_S`; a trial started on this
+    machine by a process that no longer exists is found at once, on any storage."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.storages import fail_stale_trials
+    from optuna.trial import TrialState
+
+    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ExperimentalWarning on every call
+        fail_stale_trials(study)  # calls `retry` (the storage's stale-trial callback) for each
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        pid = t.user_attrs.get("pid")
+        if t.user_attrs.get("host") != host or pid is None or _alive(int(pid)):
+            continue
+        try:
+            if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                continue
+        except UpdateFinishedTrialError:
+            continue  # another worker got there first
+        retry(study, study._storage.get_trial(t._trial_id), f"its process {pid} on {host} died")
+    return sorted({t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))} - before)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def run_trial(study, trial, objective: Objective, retry: Retry, callbacks=()) -> None:
+    """Run one claimed trial and tell Optuna how it ended. A training stopped from outside
+    (interrupt, data gone) is failed and retried later; the exception propagates."""
+    import optuna
+    from optuna.trial import TrialState
+
+    try:
+        with Heartbeat(study._storage, trial._trial_id):
+            value = objective(trial)
+        frozen = study.tell(trial, value)
+    except optuna.TrialPruned:
+        frozen = study.tell(trial, state=TrialState.PRUNED)
+    except TrialFailed:
+        frozen = study.tell(trial, state=TrialState.FAIL)
+    except BaseException as e:
+        # Not the configuration's fault (or not known to be): give the slot back as a retry.
+        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+        reason = mask_text(reason.splitlines()[0] if reason else type(e).__name__)
+        trial.set_user_attr("stopped", reason)
+        if int(trial.user_attrs.get("retries", 0)) >= MAX_RETRIES:
+            trial.set_user_attr("fail_reason", f"stopped {MAX_RETRIES + 1} times; last: {reason}")
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            retry(study, study.tell(trial, state=TrialState.FAIL), reason)
+        raise
+    for callback in callbacks:
+        callback(study, frozen)
+
+
+def run_trials(s: StudySettings, *, worker: int = 0, progress=None) -> None:
+    """Claim and run waiting trials of the (existing) study in this process until none waits."""
     import optuna
 
+    from gans.data import check_source
     from tracking.mlflow_log import connect
 
     quiet_libraries()
-    storage = open_storage(s.storage)
+    client = connect(s.tracking_uri)
+    retry = Retry(s.ctx, client)
+    storage = open_storage(s.storage, on_stale=retry)
     so_far = len(storage.get_all_trials(storage.get_study_id_from_name(s.study_name), deepcopy=False))
     study = optuna.load_study(study_name=s.study_name, storage=storage,
                               sampler=make_sampler(s, worker, so_far), pruner=PRUNERS[s.pruner](s))
-    client = connect(s.tracking_uri)
     callbacks = [ParentRunLog(client, s.ctx.parent_run_id, s.metric)]
     if progress is not None:
         callbacks.append(progress)
-    study.optimize(Objective(s.ctx, client, progress=progress), n_trials=n_trials,
-                   catch=(TrialFailed,), callbacks=callbacks)
+    objective = Objective(s.ctx, client, progress=progress)
+    base = s.ctx.base
+    while True:
+        fail_dead_trials(study, retry)
+        check_source(base.data, base.data_root)  # no new trial on data that has gone
+        trial = claim(study)
+        if trial is None:
+            return
+        run_trial(study, trial, objective, retry, callbacks)
 
 
-def worker_main(s: StudySettings, worker: int, n_trials: int) -> None:
-    """Entry point of one `--workers` process."""
+def stop_on_signals() -> None:
+    """SIGTERM (and SIGINT) stop the process like Ctrl-C: the running trial is marked and retried
+    later. Further signals are ignored meanwhile, so the clean-up itself is not cut short."""
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def worker_main(s: StudySettings, worker: int, errors) -> None:
+    """Entry point of one `--workers` process; a user error goes to the parent through `errors`."""
     import torch
 
+    stop_on_signals()
     # K processes sharing the cores: oversubscribed BLAS threads make every one of them crawl.
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, s.workers)))
     try:
-        run_trials(s, n_trials, worker=worker)
+        run_trials(s, worker=worker)
     except KeyboardInterrupt:
-        pass  # the parent reports the interruption once
+        sys.exit(130)  # the parent reports the interruption once
+    except UserError as e:
+        errors.put(str(e))
+        sys.exit(2)

@@ -8,14 +8,17 @@ epochs, lets the pruner stop the trial, and stores the outcome as user attribute
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from gans.config import TrainConfig, UserError
-from gans.trainer import load_train_data
+from gans.trainer import load_checkpoint, load_train_data
 
 # Lower is better for FID and KID, higher for the Inception Score.
 LOWER_IS_BETTER = ("fid", "kid")
@@ -52,9 +55,34 @@ def trial_name(number: int) -> str:
     return f"trial-{number:03d}"
 
 
+def safe_name(name: str) -> str:
+    """`name` as one harmless path component: a study name like `../x` or `a/b` must not lead
+    files out of the folder they belong in."""
+    safe = re.sub(r"[^\w.-]", "_", name).lstrip(".")
+    return safe or "_"
+
+
 def trial_dir(root: str | Path, study_name: str, number: int) -> Path:
-    """Working folder of one trial's checkpoints: `<root>/<study_name>/trial-NNN`."""
-    return Path(root) / study_name / trial_name(number)
+    """Working folder of one trial's checkpoints: `<root>/<study_name>/trial-NNN` (best.pt, last.pt)."""
+    return Path(root) / safe_name(study_name) / trial_name(number)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a retried training picks up: the trainer state of the last checkpoint its stopped
+    predecessor wrote, and what the predecessor had found best by then."""
+
+    state: dict[str, Any]
+    best_value: float | None = None
+    best_epoch: int | None = None
+    best_checkpoint: Path | None = None
+    """the predecessor's best.pt, when it was written at or before the resumed epoch"""
+    bests: Mapping[str, float] = field(default_factory=dict)
+    """running bests (best_fid, ...) as logged up to the resumed epoch"""
+
+    @property
+    def epoch(self) -> int:
+        return int(self.state["epoch"])
 
 
 # The training images of a config, decoded once per process and shared by its trials.
@@ -68,6 +96,9 @@ def train_and_log(
     logger=None,
     should_stop: Callable[[int, float], str | None] | None = None,
     checkpoint: str | Path | None = None,
+    last_checkpoint: str | Path | None = None,
+    checkpoint_every: int = 0,
+    resume: Resume | None = None,
     on_record: Callable[[dict], None] | None = None,
     finish_tags: Callable[[Outcome], Mapping[str, Any]] | None = None,
     evaluator: Any = "config",
@@ -78,25 +109,40 @@ def train_and_log(
     At evaluated epochs the sample grid is logged and, when `metric` improved, the trainer is saved to
     `checkpoint`; that best checkpoint becomes the run's artifact `checkpoints/best.pt` at the end.
     `should_stop(epoch, value)` returns a reason to stop early (outcome "pruned"). A loss turning
-    NaN/inf gives outcome "failed" with the reason. Any other exception ends the run as failed and
-    propagates. `evaluator="config"` builds the evaluator `config.metrics` asks for.
+    NaN/inf, or a tracking store that cannot be written (disk full), gives outcome "failed" with the
+    reason. Any other exception ends the run as failed and propagates. `evaluator="config"` builds
+    the evaluator `config.metrics` asks for.
+
+    The whole trainer is saved to `last_checkpoint` at evaluated epochs (and every
+    `checkpoint_every` epochs) once the epoch is logged; it outlives an interrupted training, so that
+    `resume` (built from it) continues from that epoch, and is removed when the training ends.
     """
     from gans.train import build_evaluator
     from gans.trainer import Diverged, Trainer
+    from tracking.mlflow_log import TrackingError
 
     if metric not in config.metric_names:
         raise UserError(f"--metrics {config.metrics!r}: must include the study metric {metric!r}")
     outcome = Outcome("complete", run_id=getattr(logger, "run_id", None))
     checkpoint = Path(checkpoint) if checkpoint is not None else None
+    last_checkpoint = Path(last_checkpoint) if last_checkpoint is not None else None
     try:
         trainer = Trainer(config, train_data(config),
                           evaluator=build_evaluator(config) if evaluator == "config" else evaluator)
+        bests: dict[str, float] = {}
+        if resume is not None:
+            trainer.load_state_dict(resume.state)
+            outcome.epochs, outcome.best_value, outcome.best_epoch = resume.epoch, resume.best_value, resume.best_epoch
+            bests.update(resume.bests)
         if logger is not None:
             logger.log_config(config)
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             checkpoint.unlink(missing_ok=True)  # a stale file would pass for this run's best
-        bests: dict[str, float] = {}
+            if resume is not None and resume.best_checkpoint is not None:
+                shutil.copyfile(resume.best_checkpoint, checkpoint)
+        if last_checkpoint is not None:
+            last_checkpoint.parent.mkdir(parents=True, exist_ok=True)
         records = trainer.run()
         try:
             for record in records:
@@ -125,10 +171,15 @@ def train_and_log(
                     if reason:
                         outcome.state, outcome.reason = "pruned", reason
                         break
+                if last_checkpoint is not None and (
+                        record["evaluated"] or (checkpoint_every and record["epoch"] % checkpoint_every == 0)):
+                    trainer.save(last_checkpoint)
         finally:
             records.close()
     except Diverged as e:
         outcome.state, outcome.reason, outcome.value = "failed", e.reason, None
+    except TrackingError as e:
+        outcome.state, outcome.reason, outcome.value = "failed", str(e), None
     except BaseException as e:
         outcome.state = "failed"
         outcome.reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
@@ -136,6 +187,8 @@ def train_and_log(
         raise
     if outcome.state == "complete" and not (outcome.value is not None and math.isfinite(outcome.value)):
         outcome.state, outcome.reason = "failed", f"{metric} is {outcome.value} at the last epoch"
+    if last_checkpoint is not None:
+        last_checkpoint.unlink(missing_ok=True)
     _finish(logger, outcome, checkpoint, finish_tags)
     return outcome
 
@@ -149,18 +202,28 @@ def _update_bests(bests: dict[str, float], record: Mapping[str, Any]) -> None:
 
 
 def _finish(logger, outcome: Outcome, checkpoint: Path | None, finish_tags) -> None:
+    """Store the best checkpoint as the run's artifact and end the run. A store that cannot take
+    the artifact (disk full) fails the training rather than the study."""
+    from tracking.mlflow_log import TrackingError
+
     if logger is None:
         return
-    tags = dict(finish_tags(outcome)) if finish_tags is not None else {}
-    if outcome.best_epoch is not None:
-        tags["best_epoch"] = outcome.best_epoch
     try:
         if checkpoint is not None and checkpoint.exists():
             logger.log_artifact(checkpoint, "checkpoints")
             # The artifact store now holds it; a second copy per trial would double the disk use.
             checkpoint.unlink()
-    finally:
+    except TrackingError as e:
+        outcome.state, outcome.reason, outcome.value = "failed", f"storing the best checkpoint: {e}", None
+    tags = dict(finish_tags(outcome)) if finish_tags is not None else {}
+    if outcome.best_epoch is not None:
+        tags["best_epoch"] = outcome.best_epoch
+    try:
         logger.finish(outcome.state, outcome.reason, tags)
+    except TrackingError:
+        if outcome.state != "failed":
+            raise
+        # The store that failed the training cannot record that either; Optuna still will.
 
 
 # ---------------------------------------------------------------- the Optuna objective
@@ -178,6 +241,8 @@ class TrialContext:
     checkpoints: str
     experiment_id: str | None = None
     parent_run_id: str | None = None
+    checkpoint_every: int = 0
+    """epochs between resumable checkpoints besides the evaluated epochs (0: evaluated epochs only)"""
 
 
 class Objective:
@@ -200,6 +265,7 @@ class Objective:
     def __call__(self, trial) -> float:
         import optuna
 
+        from gans.data import check_source
         from tracking import mlflow_log as ml
 
         ctx = self.ctx
@@ -207,12 +273,14 @@ class Objective:
         baseline = trial.user_attrs.get("baseline") or ""
         logger = None
         if self.client is not None:
+            tags = {ml.ROLE: "trial", ml.STUDY_NAME: ctx.study_name, ml.TRIAL_NUMBER: trial.number,
+                    ml.BASELINE: baseline, ml.OPTUNA_STATE: "RUNNING", "metric": ctx.metric}
+            if "retry_of" in trial.user_attrs:
+                tags["retry_of_trial"] = trial.user_attrs["retry_of"]
             logger = ml.RunLogger(self.client, ctx.experiment_id, trial_name(trial.number),
-                                  parent_run_id=ctx.parent_run_id,
-                                  tags={ml.ROLE: "trial", ml.STUDY_NAME: ctx.study_name,
-                                        ml.TRIAL_NUMBER: trial.number, ml.BASELINE: baseline,
-                                        ml.OPTUNA_STATE: "RUNNING", "metric": ctx.metric})
+                                  parent_run_id=ctx.parent_run_id, tags=tags)
             trial.set_user_attr("mlflow_run_id", logger.run_id)
+        resume = self.resume(trial, config, logger)
 
         def should_stop(epoch: int, value: float) -> str | None:
             trial.report(value, epoch)
@@ -220,22 +288,32 @@ class Objective:
                 return f"pruned at epoch {epoch} of {config.epochs}: {ctx.metric} {value:.4g}"
             return None
 
+        def on_record(record: dict) -> None:
+            # Training runs on a decoded copy; a data folder deleted meanwhile must stop the study.
+            check_source(config.data, config.data_root)
+            if self.progress is not None:
+                self.progress.epoch(record)
+
         if self.progress is not None:
             self.progress.trial_started(trial.number, config.epochs, baseline)
+        folder = trial_dir(ctx.checkpoints, ctx.study_name, trial.number)
         try:
             outcome = train_and_log(
                 config, metric=ctx.metric, logger=logger, should_stop=should_stop,
-                checkpoint=trial_dir(ctx.checkpoints, ctx.study_name, trial.number) / "best.pt",
-                on_record=self.progress.epoch if self.progress is not None else None,
+                checkpoint=folder / "best.pt", last_checkpoint=folder / "last.pt",
+                checkpoint_every=ctx.checkpoint_every, resume=resume, on_record=on_record,
                 finish_tags=lambda o: {ml.OPTUNA_STATE: OPTUNA_STATE[o.state]},
             )
         except _oom_errors() as e:
             reason = f"out of memory: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
             trial.set_user_attr("fail_reason", reason)
+            (folder / "last.pt").unlink(missing_ok=True)  # this trial will not be resumed
             raise TrialFailed(reason) from None
         finally:
             if self.progress is not None:
                 self.progress.trial_ended()
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
         trial.set_user_attr("epochs_done", outcome.epochs)
         if outcome.best_epoch is not None:
             trial.set_user_attr("best_epoch", outcome.best_epoch)
@@ -248,6 +326,41 @@ class Objective:
             trial.set_user_attr("fail_reason", outcome.reason)
             raise TrialFailed(outcome.reason)
         return outcome.value
+
+    def resume(self, trial, config: TrainConfig, logger) -> Resume | None:
+        """The state a retried trial continues from: the last checkpoint of the trial it retries,
+        with that trial's reported values (Optuna) and metric history (MLflow) carried over up to
+        the checkpoint's epoch. None when there is nothing (usable) to resume."""
+        path = trial.user_attrs.get("resume_from")
+        if not path or not Path(path).is_file():
+            return None
+        state = load_checkpoint(path)
+        same = {k: v for k, v in state["config"].items() if k != "device"} == {
+            k: v for k, v in dataclasses.asdict(config).items() if k != "device"}
+        if not same:
+            warnings.warn(f"{path}: written for another configuration; trial {trial.number} starts afresh")
+            return None
+        epoch = int(state["epoch"])
+        source = next((t for t in trial.study.get_trials(deepcopy=False)
+                       if t.number == trial.user_attrs.get("resume_trial")), None)
+        values = {step: v for step, v in (source.intermediate_values if source else {}).items() if step <= epoch}
+        for step in sorted(values):
+            trial.report(values[step], step)
+        finite = {step: v for step, v in values.items() if math.isfinite(v)}
+        best_epoch = min(finite, key=finite.get) if finite else None
+        best_file = Path(path).with_name("best.pt")
+        if not (best_file.is_file() and int(load_checkpoint(best_file)["epoch"]) <= epoch):
+            best_file = None
+        bests: dict[str, float] = {}
+        run_id = source.user_attrs.get("mlflow_run_id") if source else None
+        if logger is not None and run_id:
+            from tracking.mlflow_log import copy_history
+
+            copied = copy_history(logger.client, run_id, logger.run_id, epoch)
+            bests = {k: v for k, v in copied.items() if k.startswith("best_")}
+            logger.set_tags({"resumed_from_epoch": epoch, "resumed_from_run": run_id})
+        trial.set_user_attr("resumed_from_epoch", epoch)
+        return Resume(state, finite.get(best_epoch), best_epoch, best_file, bests)
 
 
 def _oom_errors() -> tuple[type[BaseException], ...]:

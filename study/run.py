@@ -2,9 +2,11 @@
 logs every trial as a nested MLflow run under one parent run per study.
 
 Running the same command again continues the study until it holds `--trials` finished trials
-(complete, pruned, or failed with a reason such as a NaN loss). Stores default to `sqlite:///optuna.db` and `sqlite:///mlflow.db` in
-the working folder (with `--workers K > 1`, Optuna's default becomes the journal file
-`optuna.journal`, which is safe for parallel processes).
+(complete, pruned, or failed with a reason such as a NaN loss); a trial stopped by Ctrl-C, SIGTERM or
+a killed process is retried from its last checkpoint. The same command on several machines, pointed
+at one storage, shares the trials out. Stores default to `sqlite:///optuna.db` and
+`sqlite:///mlflow.db` in the working folder (with `--workers K > 1`, Optuna's default becomes the
+journal file `optuna.journal`, which is safe for parallel processes).
 """
 
 from __future__ import annotations
@@ -12,16 +14,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import shlex
+import signal
 import sys
 import time
 import warnings
 from pathlib import Path
 
-from gans.cli import add_config_flags, config_overrides, main_guard
+from gans.cli import add_config_flags, config_overrides, main_guard, mask_text, mask_url
 from gans.config import TrainConfig, UserError
 from study.baselines import fitting
-from study.engine import (PRUNERS, SAMPLERS, StudySettings, open_storage, quiet_libraries, resolve_storage,
-                          run_trials)
+from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, open_storage,
+                          quiet_libraries, resolve_storage, run_trials, stop_on_signals)
 from study.objective import STUDY_METRICS, TrialContext, train_data
 from study.presets import PRESETS, preset_config
 from study.space import FAMILY, apply_overrides, default_space, load_space_file, split_fixed, validate
@@ -50,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--workers", type=int, default=1, help="trials run at once, in separate processes (default: 1)")
     g.add_argument("--checkpoints", default="checkpoints", metavar="DIR",
                    help="working folder of trial checkpoints, DIR/STUDY/trial-NNN (default: checkpoints)")
+    g.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="also save a resumable checkpoint every N epochs (default: 0, at evaluated epochs only)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_flags(p, defaults=TrainConfig(**PRESETS["full"].config))
     return p.parse_args(argv)
@@ -74,7 +79,12 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
         raise UserError(f"--trials: must be > 0, got {args.trials}")
     if args.workers <= 0:
         raise UserError(f"--workers: must be > 0, got {args.workers}")
+    if args.checkpoint_every < 0:
+        raise UserError(f"--checkpoint-every: must be >= 0, got {args.checkpoint_every}")
     preset = PRESETS[args.preset]
+    trials = args.trials or preset.trials
+    if args.workers > trials:
+        raise UserError(f"--workers {args.workers}: more workers than the {trials} trials (--trials)")
     overrides = config_overrides(args)
     model = overrides.get("model", preset.config.get("model", TrainConfig().model))
     space = default_space(model)
@@ -106,9 +116,9 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
         metric=args.metric,
         sampler=args.sampler,
         pruner=args.pruner,
-        trials=args.trials or preset.trials,
+        trials=trials,
         ctx=TrialContext(study_name=study_name, base=base, space=searched, metric=args.metric,
-                         checkpoints=str(Path(args.checkpoints).resolve())),
+                         checkpoints=str(Path(args.checkpoints).resolve()), checkpoint_every=args.checkpoint_every),
         sampler_seed=args.sampler_seed,
         pruner_startup=preset.pruner_startup,
         min_resource=min(base.eval_every or min_epochs, min_epochs),
@@ -134,43 +144,91 @@ def check_data(settings: StudySettings, searched: dict) -> None:
         raise UserError(f"{flag}: batch sizes up to {largest} exceed the {n} training images; narrow it")
 
 
-def open_study(settings: StudySettings, preset: str, searched: dict):
-    """Create the study or load it to continue; baselines are enqueued once, when it is created.
+def open_study(settings: StudySettings, preset: str, searched: dict, *, wait_s: float = 60.0):
+    """Create the study, or load it to continue (checking it was made for the same metric, model and
+    data). Its creator enqueues the baselines; `top_up` then fills the queue to `--trials`.
     Returns the study and lines saying which baselines were enqueued or skipped."""
     import optuna
+    from optuna.exceptions import DuplicatedStudyError
 
     from study.engine import make_sampler
 
     base = settings.ctx.base
-    data = data_id(base.data)
     storage = open_storage(settings.storage)
-    study = optuna.create_study(study_name=settings.study_name, storage=storage, direction="minimize",
-                                sampler=make_sampler(settings), pruner=PRUNERS[settings.pruner](settings),
-                                load_if_exists=True)
-    attrs = study.user_attrs
-    if "metric" in attrs:
+    where = f"study {settings.study_name!r} in {mask_url(settings.storage)}"
+    sampler, pruner = make_sampler(settings), PRUNERS[settings.pruner](settings)
+    notes: list[str] = []
+    try:
+        study = optuna.create_study(study_name=settings.study_name, storage=storage, direction="minimize",
+                                    sampler=sampler, pruner=pruner)
+    except DuplicatedStudyError:
+        study = optuna.load_study(study_name=settings.study_name, storage=storage, sampler=sampler, pruner=pruner)
+        if len(study.directions) != 1 or study.direction != optuna.study.StudyDirection.MINIMIZE:
+            raise UserError(f"--study-name {settings.study_name}: {where} was made to "
+                            f"{'/'.join(d.name.lower() for d in study.directions)}, not to minimise "
+                            f"{settings.metric}; choose another --study-name") from None
+        # Another command (another machine) may be setting it up right now: wait for it to finish
+        # ("target" is its last step); a study made by other means shows no sign of it and is adopted.
+        start = time.monotonic()
+        while "target" not in study.user_attrs and time.monotonic() - start < (
+                wait_s if "metric" in study.user_attrs else min(wait_s, 3.0)):
+            time.sleep(0.5)
+        attrs = study.user_attrs
+        if "metric" in attrs and "target" not in attrs:
+            raise UserError(f"--study-name {settings.study_name}: {where} is still being set up after {wait_s:.0f} s "
+                            "(its creator died?); choose another --study-name") from None
         for key, flag, now in (("metric", "--metric", settings.metric), ("model", "--model", base.model),
-                               ("data", "--data", data)):
-            if attrs.get(key) != now:
-                raise UserError(f"{flag} {now}: study {settings.study_name!r} in {settings.storage} was made "
-                                f"with {flag} {attrs.get(key)}; pass that or another --study-name")
+                               ("data", "--data", data_id(base.data))):
+            if key in attrs and attrs[key] != now:
+                raise UserError(f"{flag} {now}: {where} was made with {flag} {attrs[key]}; "
+                                "pass that or another --study-name")
+        if "metric" not in attrs:
+            notes = adopt(study, settings, preset, searched)
     else:
-        for key, value in (("metric", settings.metric), ("direction", "minimize"), ("model", base.model),
-                           ("data", data), ("preset", preset),
-                           ("space", {k: p.describe() for k, p in searched.items()})):
-            study.set_user_attr(key, value)
-    study.set_user_attr("tracking_uri", settings.tracking_uri)
+        notes = adopt(study, settings, preset, searched)
+    study.set_user_attr("tracking_uri", mask_url(settings.tracking_uri))
     study.set_user_attr("checkpoints", settings.ctx.checkpoints)
-
-    notes = []
-    if "baselines" not in study.user_attrs:
-        fit, skipped = fitting(base.model, base.data, searched)
-        for b, params in fit:
-            study.enqueue_trial(params, user_attrs={"baseline": b.name})
-            notes.append(f"baseline {b.name} enqueued ({b.source})")
-        notes += [f"baseline {line}: not enqueued" for line in skipped]
-        study.set_user_attr("baselines", [b.name for b, _ in fit])
     return study, notes
+
+
+def adopt(study, settings: StudySettings, preset: str, searched: dict) -> list[str]:
+    """Set up a study this tool has not run yet: its attributes, the fitting baselines first in the
+    queue, then empty trials up to `--trials` (the last step, marked by the "target" attribute)."""
+    base = settings.ctx.base
+    for key, value in (("metric", settings.metric), ("direction", "minimize"), ("model", base.model),
+                       ("data", data_id(base.data)), ("preset", preset),
+                       ("space", {k: p.describe() for k, p in searched.items()})):
+        study.set_user_attr(key, value)
+    fit, skipped = fitting(base.model, base.data, searched)
+    fit = fit[:settings.trials]
+    notes = []
+    for b, params in fit:
+        study.enqueue_trial(params, user_attrs={"baseline": b.name})
+        notes.append(f"baseline {b.name} enqueued ({b.source})")
+    notes += [f"baseline {line}: not enqueued" for line in skipped]
+    study.set_user_attr("baselines", [b.name for b, _ in fit])
+    top_up(study, settings.trials)
+    return notes
+
+
+def slot_counts(study) -> dict[str, int]:
+    """How the study's slots stand: finished (see `finished_count`), running and waiting trials."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    return {"finished": finished_count(study),
+            "running": sum(t.state == TrialState.RUNNING for t in trials),
+            "waiting": sum(t.state == TrialState.WAITING for t in trials)}
+
+
+def top_up(study, target: int) -> int:
+    """Enqueue empty trials (the sampler fills them in) until finished + running + waiting trials
+    make `target`; records the target. Returns how many were enqueued."""
+    need = target - sum(slot_counts(study).values())
+    for _ in range(max(0, need)):
+        study.enqueue_trial({})
+    study.set_user_attr("target", max(target, int(study.user_attrs.get("target", 0))))
+    return max(0, need)
 
 
 def finished_count(study) -> int:
@@ -183,29 +241,31 @@ def finished_count(study) -> int:
 
 
 def commands(s: StudySettings) -> dict[str, str]:
+    """Follow-up commands, passwords masked (the user types theirs back in)."""
     q = shlex.quote
-    tracking = s.tracking_uri
+    tracking, storage = mask_url(s.tracking_uri), mask_url(s.storage)
     ui = (f"mlflow ui --backend-store-uri {q(tracking)}" if not tracking.startswith(("http://", "https://"))
           else f"open {tracking}")
     return {
         "open the MLflow UI": ui,
-        "list the trials": f"optuna trials --study-name {q(s.study_name)} --storage {q(s.storage)}",
-        "build the report": (f"python -m reports.build --study-name {q(s.study_name)} --storage {q(s.storage)} "
+        "list the trials": f"optuna trials --study-name {q(s.study_name)} --storage {q(storage)}",
+        "build the report": (f"python -m reports.build --study-name {q(s.study_name)} --storage {q(storage)} "
                              f"--tracking-uri {q(tracking)} --out {q('report-' + s.study_name)}"),
     }
 
 
-def run_workers(settings: StudySettings, remaining: int, study, progress) -> None:
-    """Run `remaining` trials in `settings.workers` processes; the parent only watches the storage."""
+def run_workers(settings: StudySettings, waiting: int, study, progress) -> None:
+    """Run the waiting trials in up to `settings.workers` processes; the parent only watches the
+    storage, and passes Ctrl-C/SIGTERM on so that every worker marks its trial."""
     import multiprocessing as mp
+    import queue
 
     from study.engine import worker_main
 
-    k = min(settings.workers, remaining)
-    shares = [remaining // k + (i < remaining % k) for i in range(k)]
     ctx = mp.get_context("spawn")  # fork after torch/sqlite initialisation is unsafe
-    procs = [ctx.Process(target=worker_main, args=(settings, i, n), name=f"study-worker-{i}")
-             for i, n in enumerate(shares)]
+    errors = ctx.Queue()
+    procs = [ctx.Process(target=worker_main, args=(settings, i, errors), name=f"study-worker-{i}")
+             for i in range(min(settings.workers, waiting))]
     for proc in procs:
         proc.start()
     try:
@@ -213,33 +273,56 @@ def run_workers(settings: StudySettings, remaining: int, study, progress) -> Non
             time.sleep(2.0)
             for t in study.get_trials(deepcopy=False):
                 progress.trial_finished(t)
+    except KeyboardInterrupt:
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()  # SIGTERM: the worker fails its trial cleanly and enqueues the retry
+        raise
     finally:
         for proc in procs:
-            proc.join(timeout=60)
+            proc.join(timeout=120)
     for t in study.get_trials(deepcopy=False):
         progress.trial_finished(t)
+    try:
+        raise UserError(errors.get(timeout=1.0))
+    except queue.Empty:
+        pass
     bad = [f"{p.name} exited with code {p.exitcode}" for p in procs if p.exitcode]
     if bad:
         raise RuntimeError("; ".join(bad))
 
 
+def connect_tracking(settings: StudySettings):
+    """(MLflow client, the study's experiment id), or one user error naming `--tracking-uri` when the
+    store cannot be reached or written, before anything is written to the Optuna storage."""
+    from tracking import mlflow_log as ml
+
+    try:
+        client = ml.connect(settings.tracking_uri)
+        return client, ml.ensure_experiment(client, settings.study_name)
+    except Exception as e:  # OSError, MlflowException, sqlalchemy and requests errors
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(mask_text(f"--tracking-uri {settings.tracking_uri}: cannot write there ({first})",
+                                  settings.tracking_uri)) from None
+
+
 @main_guard
 def main(argv: list[str] | None = None) -> int:
+    command = shlex.join(["python", "-m", "study.run", *(sys.argv[1:] if argv is None else argv)])
     args = parse_args(argv)
     settings, searched = build_settings(args)
     quiet_libraries()
     check_data(settings, searched)
+    client, experiment_id = connect_tracking(settings)
     study, notes = open_study(settings, args.preset, searched)
 
     from study.console import StudyProgress, print_summary
     from tracking import mlflow_log as ml
 
-    client = ml.connect(settings.tracking_uri)
-    experiment_id = ml.ensure_experiment(client, settings.study_name)
     parent = ml.study_run(client, experiment_id, settings.study_name, tags={
         "metric": settings.metric, "sampler": settings.sampler, "pruner": settings.pruner,
         "preset": args.preset, "model": settings.ctx.base.model, "data": settings.ctx.base.data,
-        "trials": settings.trials, "optuna_storage": settings.storage,
+        "trials": settings.trials, "optuna_storage": mask_url(settings.storage),
     })
     client.log_dict(parent, {k: vars(p) for k, p in searched.items()}, "search_space.json")
     study.set_user_attr("mlflow_experiment_id", experiment_id)
@@ -247,32 +330,41 @@ def main(argv: list[str] | None = None) -> int:
     settings = dataclasses.replace(settings, ctx=dataclasses.replace(
         settings.ctx, experiment_id=experiment_id, parent_run_id=parent))
 
-    done = finished_count(study)
-    remaining = settings.trials - done
-    print(f"study {settings.study_name}: {done} finished trials, target {settings.trials}; "
-          f"optuna storage {settings.storage}; mlflow {settings.tracking_uri}", file=sys.stderr)
+    for number in fail_dead_trials(study, Retry(settings.ctx, client)):
+        notes.append(f"trial {number}: its worker died; failed, and retried from its last checkpoint")
+    top_up(study, settings.trials)
+    counts = slot_counts(study)
+    print(f"study {settings.study_name}: {counts['finished']} finished trials, target {settings.trials}; "
+          f"optuna storage {mask_url(settings.storage)}; mlflow {mask_url(settings.tracking_uri)}", file=sys.stderr)
     if settings.workers > 1 and settings.storage.startswith("sqlite"):
         print("warning: SQLite is not safe for parallel writers; with --workers prefer the default journal "
               "file or postgresql://", file=sys.stderr)
     for line in notes:
         print(line, file=sys.stderr)
     status = "FINISHED"
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    stop_on_signals()
     try:
-        if remaining > 0:
+        if counts["waiting"] > 0:
             with StudyProgress(settings.study_name, settings.trials, settings.metric,
                                enabled=not args.no_progress) as progress:
                 progress.sync(study.get_trials(deepcopy=False))
                 if settings.workers == 1:
-                    run_trials(settings, remaining, progress=progress)
+                    run_trials(settings, progress=progress)
                 else:
-                    run_workers(settings, remaining, study, progress)
+                    run_workers(settings, counts["waiting"], study, progress)
     except KeyboardInterrupt:
         status = "KILLED"
+        print(f"stopped: the running trials are marked failed and will be retried from their last checkpoints;"
+              f" to resume, run the same command again:\n  {mask_text(command, settings.storage, settings.tracking_uri)}",
+              file=sys.stderr)
         raise
     except BaseException:
         status = "FAILED"
         raise
     finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
         client.set_terminated(parent, status)
     print_summary(study.get_trials(deepcopy=False), settings.metric, commands(settings))
     return 0

@@ -9,6 +9,7 @@ module knows about a training are its config and the records `gans.trainer.Train
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 import time
@@ -83,7 +84,7 @@ def study_run(client, experiment_id: str, study_name: str, tags: Mapping[str, An
     from mlflow.entities import RunStatus
 
     found = client.search_runs(
-        [experiment_id], filter_string=f"tags.{ROLE} = 'study' and tags.{STUDY_NAME} = '{_quote(study_name)}'",
+        [experiment_id], filter_string=f"tags.{ROLE} = 'study' and tags.{STUDY_NAME} = '{quote_filter(study_name)}'",
         max_results=1, order_by=["attributes.start_time ASC"],
     )
     if found:
@@ -96,7 +97,8 @@ def study_run(client, experiment_id: str, study_name: str, tags: Mapping[str, An
     return run_id
 
 
-def _quote(s: str) -> str:
+def quote_filter(s: str) -> str:
+    """`s` as a quoted value inside an MLflow search filter string."""
     return s.replace("\\", "\\\\").replace("'", "\\'")
 
 
@@ -127,6 +129,45 @@ def record_metrics(record: Mapping[str, Any]) -> dict[str, float]:
             if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+class TrackingError(RuntimeError):
+    """Writing to the tracking store failed (disk full, server gone): the training's run is lost,
+    not the study."""
+
+
+def _tracking_call(method):
+    @functools.wraps(method)
+    def wrapper(self, *a, **kw):
+        try:
+            return method(self, *a, **kw)
+        except Exception as e:  # MlflowException, OSError (ENOSPC), requests errors
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise TrackingError(f"tracking store: {type(e).__name__}: {first}"[:500]) from e
+
+    return wrapper
+
+
+def copy_history(client, src_run: str, dst_run: str, last_step: int) -> dict[str, float]:
+    """Copy `src_run`'s metric histories up to `last_step` into `dst_run` (a resumed training goes on
+    where the stopped one left off); returns each metric's last copied value."""
+    from mlflow.entities import Metric
+
+    last: dict[str, float] = {}
+    for key in client.get_run(src_run).data.metrics:
+        history = [m for m in client.get_metric_history(src_run, key) if m.step <= last_step]
+        for i in range(0, len(history), 500):  # log_batch takes at most 1000 entries
+            client.log_batch(dst_run, metrics=[Metric(m.key, m.value, m.timestamp, m.step) for m in history[i:i + 500]])
+        if history:
+            last[key] = max(history, key=lambda m: (m.step, m.timestamp)).value
+    return last
+
+
+def fail_run(client, run_id: str, reason: str, tags: Mapping[str, Any] | None = None) -> None:
+    """End a run left RUNNING by a process that died, as FAILED with `reason`."""
+    set_tags(client, run_id, {**(tags or {}), REASON: reason[:4000]})
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_terminated(run_id, STATUS["failed"])
+
+
 class RunLogger:
     """One training logged as one MLflow run (nested under `parent_run_id` when given)."""
 
@@ -139,6 +180,7 @@ class RunLogger:
         self.run_id: str = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
         self.finished = False
 
+    @_tracking_call
     def log_config(self, config) -> None:
         """Every config field as a param, by its own name."""
         from mlflow.entities import Param
@@ -146,21 +188,26 @@ class RunLogger:
         params = [Param(k, str(v)) for k, v in dataclasses.asdict(config).items()]
         self.client.log_batch(self.run_id, params=params)
 
+    @_tracking_call
     def log_record(self, record: Mapping[str, Any]) -> None:
         """One epoch record's numbers as metrics at `step=epoch` (NaN/inf are kept: MLflow stores them)."""
         log_metrics(self.client, self.run_id, record_metrics(record), step=int(record["epoch"]))
 
+    @_tracking_call
     def log_grid(self, grid_uint8, epoch: int) -> None:
         """A uint8 C x H x W sample grid as the step-tracked image `samples` at `step=epoch`."""
         arr = grid_uint8.permute(1, 2, 0).cpu().numpy()
         self.client.log_image(self.run_id, arr, key="samples", step=int(epoch))
 
+    @_tracking_call
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path=artifact_path)
 
+    @_tracking_call
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         set_tags(self.client, self.run_id, tags)
 
+    @_tracking_call
     def finish(self, state: str, reason: str | None = None, tags: Mapping[str, Any] | None = None) -> None:
         """End the run: status from `state` (complete | pruned | failed), reason and extra tags."""
         extra = dict(tags or {})

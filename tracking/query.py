@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import unquote
 
 from gans.config import UserError
-from tracking.mlflow_log import ROLE, STUDY_NAME, TRIAL_NUMBER, _quote, quiet, resolve_tracking_uri
+from tracking.mlflow_log import ROLE, STUDY_NAME, TRIAL_NUMBER, quote_filter, quiet, resolve_tracking_uri
 
 # `client.log_image(key=..., step=...)` names its files `images/<key>+step+<N>+timestamp+<ms>+<uuid>.png`;
 # MLflow before 3.x used '%' as the separator, so both are read.
@@ -78,9 +78,9 @@ def study_runs(client, experiment_id: str, study_name: str, role: str | None = N
     (as `metric.<key>`), oldest first."""
     import pandas as pd
 
-    flt = f"tags.{STUDY_NAME} = '{_quote(study_name)}'"
+    flt = f"tags.{STUDY_NAME} = '{quote_filter(study_name)}'"
     if role is not None:
-        flt += f" and tags.{ROLE} = '{_quote(role)}'"
+        flt += f" and tags.{ROLE} = '{quote_filter(role)}'"
     rows, token = [], None
     while True:
         page = client.search_runs([experiment_id], filter_string=flt, max_results=1000,
