@@ -312,8 +312,12 @@ class Objective:
         finally:
             if self.progress is not None:
                 self.progress.trial_ended()
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
+        # This trial and the one it resumed are done with their working files.
+        for done in {folder, *([Path(trial.user_attrs["resume_from"]).parent] if resume else [])}:
+            for name in ("last.pt", "best.pt") if done != folder else ():
+                (done / name).unlink(missing_ok=True)
+            if done.is_dir() and not any(done.iterdir()):
+                done.rmdir()
         trial.set_user_attr("epochs_done", outcome.epochs)
         if outcome.best_epoch is not None:
             trial.set_user_attr("best_epoch", outcome.best_epoch)
