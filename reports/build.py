@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from gans.cli import main_guard
+from gans.cli import main_guard, mask_url
 from gans.config import UserError
 from reports import verdict as V
 
@@ -367,7 +367,7 @@ def write_report(data, a: Analysis, out: Path, top_k: int) -> Report:
     r.add(f"# Study report: {data.study_name}", "",
           f"{model} on {dataset}, {len(t)} trials, metric {M} "
           f"({'minimised' if data.minimize else 'maximised'}), preset `{attrs.get('preset', '?')}`. Read from "
-          f"Optuna `{data.storage}` and MLflow `{data.tracking_uri}` (experiment {data.experiment_id}) at "
+          f"Optuna `{mask_url(data.storage)}` and MLflow `{mask_url(data.tracking_uri)}` (experiment {data.experiment_id}) at "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; every number below is computed from those stores.", "")
     write_verdict(r, data, a)
 
@@ -445,8 +445,8 @@ def write_report(data, a: Analysis, out: Path, top_k: int) -> Report:
 
     r.add("## Confirmation runs", "")
     if a.confirm is None or a.confirm.empty:
-        r.add(f"None yet. `python -m study.confirm --study-name {data.study_name} --storage {data.storage} "
-              f"--tracking-uri {data.tracking_uri} --top 3 --seeds 5` reruns the top configurations with fresh "
+        r.add(f"None yet. `python -m study.confirm --study-name {data.study_name} --storage {mask_url(data.storage)} "
+              f"--tracking-uri {mask_url(data.tracking_uri)} --top 3 --seeds 5` reruns the top configurations with fresh "
               "seeds (Lucic et al. 2018 found GAN scores to vary substantially with the random seed alone).", "")
     else:
         rows = []
@@ -462,8 +462,8 @@ def write_report(data, a: Analysis, out: Path, top_k: int) -> Report:
     r.add("## Caveats", "")
     r.add(*[f"- {line}" for line in caveats(data, a)], "")
     r.add("## Browse the stores", "", "```bash",
-          f"mlflow ui --backend-store-uri '{data.tracking_uri}'",
-          f"optuna-dashboard '{data.storage}'", "```", "")
+          f"mlflow ui --backend-store-uri '{mask_url(data.tracking_uri)}'",
+          f"optuna-dashboard '{mask_url(data.storage)}'", "```", "")
     return r
 
 

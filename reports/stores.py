@@ -69,6 +69,9 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     attrs = study.user_attrs
     metric = attrs.get("metric", "fid")
     minimize = study.direction.name == "MINIMIZE"
+    if tracking_uri is None and "***" in str(attrs.get("tracking_uri", "")):
+        raise UserError(f"--tracking-uri: study {study_name!r} recorded {attrs['tracking_uri']} without its "
+                        "password; pass the tracking URI")
     uri = resolve_tracking_uri(tracking_uri or attrs.get("tracking_uri"))
     client = query.open_client(uri)
     experiment_id = query.study_experiment_id(client, study_name, attrs.get("mlflow_experiment_id"))

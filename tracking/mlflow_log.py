@@ -73,7 +73,12 @@ def ensure_experiment(client, name: str) -> str:
     """Id of the experiment `name`, created (or restored from the trash) when needed."""
     exp = client.get_experiment_by_name(name)
     if exp is None:
-        return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
+        try:
+            return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
+        except Exception:  # another machine's command created it a moment ago
+            exp = client.get_experiment_by_name(name)
+            if exp is None:
+                raise
     if exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
     return exp.experiment_id
@@ -83,16 +88,21 @@ def study_run(client, experiment_id: str, study_name: str, tags: Mapping[str, An
     """Id of the study's parent run: the existing one when a study is resumed, else a new one."""
     from mlflow.entities import RunStatus
 
-    found = client.search_runs(
-        [experiment_id], filter_string=f"tags.{ROLE} = 'study' and tags.{STUDY_NAME} = '{quote_filter(study_name)}'",
-        max_results=1, order_by=["attributes.start_time ASC"],
-    )
-    if found:
-        run_id = found[0].info.run_id
-        client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
-    else:
-        run_id = client.create_run(experiment_id, run_name=study_name,
-                                   tags={ROLE: "study", STUDY_NAME: study_name}).info.run_id
+    def oldest():
+        found = client.search_runs(
+            [experiment_id], filter_string=f"tags.{ROLE} = 'study' and tags.{STUDY_NAME} = '{quote_filter(study_name)}'",
+            max_results=1, order_by=["attributes.start_time ASC", "attributes.run_id ASC"],
+        )
+        return found[0].info.run_id if found else None
+
+    run_id = oldest()
+    if run_id is None:
+        mine = client.create_run(experiment_id, run_name=study_name,
+                                 tags={ROLE: "study", STUDY_NAME: study_name}).info.run_id
+        run_id = oldest()
+        if run_id != mine:  # commands on two machines started together: keep one parent run
+            client.delete_run(mine)
+    client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
     set_tags(client, run_id, tags)
     return run_id
 
