@@ -410,6 +410,10 @@ def worker_main(s: StudySettings, worker: int, errors) -> None:
     stop_on_signals()
     # K processes sharing the cores: oversubscribed BLAS threads make every one of them crawl.
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, s.workers)))
+    if torch.cuda.is_available():
+        # K trials share one GPU: each gets a bounded share, so one large trial fails alone (out of
+        # memory, recorded) instead of starving the others.
+        torch.cuda.set_per_process_memory_fraction(0.95 / s.workers)
     try:
         run_trials(s, worker=worker)
     except KeyboardInterrupt:

@@ -144,17 +144,19 @@ def check_data(settings: StudySettings, searched: dict) -> None:
         raise UserError(f"{flag}: batch sizes up to {largest} exceed the {n} training images; narrow it")
 
 
-def open_study(settings: StudySettings, preset: str, searched: dict, *, wait_s: float = 60.0):
+def open_study(settings: StudySettings, preset: str, searched: dict, *, retry: Retry | None = None,
+               wait_s: float = 60.0):
     """Create the study, or load it to continue (checking it was made for the same metric, model and
-    data). Its creator enqueues the baselines; `top_up` then fills the queue to `--trials`.
-    Returns the study and lines saying which baselines were enqueued or skipped."""
+    data). Its creator enqueues the baselines; `top_up` then fills the queue to `--trials`. `retry`
+    handles trials its storage's heartbeat finds dead. Returns the study and lines saying which
+    baselines were enqueued or skipped."""
     import optuna
     from optuna.exceptions import DuplicatedStudyError
 
     from study.engine import make_sampler
 
     base = settings.ctx.base
-    storage = open_storage(settings.storage)
+    storage = open_storage(settings.storage, on_stale=retry)
     where = f"study {settings.study_name!r} in {mask_url(settings.storage)}"
     sampler, pruner = make_sampler(settings), PRUNERS[settings.pruner](settings)
     notes: list[str] = []
@@ -314,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     check_data(settings, searched)
     client, experiment_id = connect_tracking(settings)
-    study, notes = open_study(settings, args.preset, searched)
+    retry = Retry(settings.ctx, client)
+    study, notes = open_study(settings, args.preset, searched, retry=retry)
 
     from study.console import StudyProgress, print_summary
     from tracking import mlflow_log as ml
@@ -330,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = dataclasses.replace(settings, ctx=dataclasses.replace(
         settings.ctx, experiment_id=experiment_id, parent_run_id=parent))
 
-    for number in fail_dead_trials(study, Retry(settings.ctx, client)):
+    for number in fail_dead_trials(study, retry):
         notes.append(f"trial {number}: its worker died; failed, and retried from its last checkpoint")
     top_up(study, settings.trials)
     counts = slot_counts(study)

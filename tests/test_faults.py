@@ -289,3 +289,35 @@ def test_passwords_are_masked_in_what_the_tool_prints():
     s, _ = build_settings(parse_args(["--preset", "quick", "--storage", url,
                                       "--tracking-uri", "http://u:tok-secret@mlflow.example:5000"]))
     assert not any("secret" in line for line in commands(s).values())
+
+
+def test_a_trial_without_heartbeat_is_failed_everywhere_and_retried_with_its_params(tmp_path, monkeypatch):
+    from optuna.distributions import FloatDistribution
+
+    from study import engine
+    from study.objective import TrialContext
+    from study.run import build_settings, parse_args
+    from tracking import mlflow_log as ml
+
+    monkeypatch.setattr(engine, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(engine, "GRACE_S", 1)
+    s, searched = build_settings(parse_args(["--preset", "quick"]))
+    client = ml.connect(f"sqlite:///{tmp_path}/mlflow.db")
+    run = ml.RunLogger(client, ml.ensure_experiment(client, "x"), "trial-000")
+    retry = engine.Retry(TrialContext("x", s.ctx.base, searched, "fid", str(tmp_path / "ck")), client)
+    storage = engine.open_storage(f"sqlite:///{tmp_path}/optuna.db", on_stale=retry)
+    study = optuna.create_study(study_name="x", storage=storage)
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.RUNNING, params={"lr_g": 3e-4}, distributions={"lr_g": FloatDistribution(1e-5, 1e-2)},
+        user_attrs={"mlflow_run_id": run.run_id, "host": "another-machine", "pid": 1}))
+    storage.record_heartbeat(study.trials[0]._trial_id)
+    assert engine.fail_dead_trials(study, retry) == []  # still within its grace period
+    time.sleep(2.5)
+    assert engine.fail_dead_trials(study, retry) == [0]
+    dead, queued = study.trials
+    assert dead.state == TrialState.FAIL and queued.state == TrialState.WAITING
+    assert queued.params == {} and queued.system_attrs["fixed_params"] == {"lr_g": 3e-4}
+    assert queued.user_attrs["retry_of"] == 0 and "heartbeats" in queued.user_attrs["retry_reason"]
+    logged = client.get_run(run.run_id)
+    assert logged.info.status == "FAILED" and "heartbeats" in logged.data.tags["reason"]
+    assert engine.fail_dead_trials(study, retry) == []  # retried once only
