@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,10 +173,20 @@ def open_storage(url: str, on_stale: Callable | None = None):
             return optuna.storages.JournalStorage(JournalFileBackend(url))
         if url.startswith("sqlite:///"):
             Path(unquote(url[len("sqlite:///"):])).parent.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                              heartbeat_stale_trial_callback=on_stale)
+        for attempt in range(3):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                                      heartbeat_stale_trial_callback=on_stale)
+            except ImportError:
+                raise
+            except Exception:
+                # Commands started together on a fresh database race to create its tables; the
+                # loser finds them made on a second look.
+                if attempt == 2:
+                    raise
+                time.sleep(1.0 + random.random())
     except ImportError as e:
         raise UserError(f"--storage {mask_url(url)}: a driver is missing ({e}); pip install it") from None
     except Exception as e:  # sqlalchemy ArgumentError/OperationalError, redis errors
