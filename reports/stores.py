@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gans.cli import mask_url
 from gans.config import TrainConfig, UserError
 
 CURVE_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -76,7 +77,7 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     client = query.open_client(uri)
     experiment_id = query.study_experiment_id(client, study_name, attrs.get("mlflow_experiment_id"))
     if experiment_id is None:
-        raise UserError(f"--tracking-uri {uri}: no MLflow experiment named {study_name!r}; "
+        raise UserError(f"--tracking-uri {mask_url(uri)}: no MLflow experiment named {study_name!r}; "
                         "pass the tracking URI the study logged to")
     runs = query.study_runs(client, experiment_id, study_name)
     role = runs.get(f"tag.{ROLE}", pd.Series(index=runs.index, dtype=object))

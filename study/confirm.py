@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from gans.cli import main_guard
+from gans.cli import main_guard, mask_url
 from gans.config import UserError
 
 ROLE_CONFIRM = "confirm"
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     client = query.open_client(args.tracking_uri or attrs.get("tracking_uri") or ml.DEFAULT_TRACKING_URI)
     experiment_id = query.study_experiment_id(client, args.study_name, attrs.get("mlflow_experiment_id"))
     if experiment_id is None:
-        raise UserError(f"--tracking-uri {client.tracking_uri}: no MLflow experiment named {args.study_name!r}")
+        raise UserError(f"--tracking-uri {mask_url(client.tracking_uri)}: no MLflow experiment named {args.study_name!r}")
     top = top_trials(study, args.top)
     if not top:
         raise UserError(f"--study-name {args.study_name}: the study has no completed trial to confirm")
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     for t in top:
         source = runs[(role == "trial") & (number == t.number)]
         if source.empty:
-            raise UserError(f"--tracking-uri {client.tracking_uri}: trial {t.number} of {args.study_name!r} has "
+            raise UserError(f"--tracking-uri {mask_url(client.tracking_uri)}: trial {t.number} of {args.study_name!r} has "
                             "no MLflow run to read its config from")
         params = {k[len("param."):]: v for k, v in source.iloc[-1].items()
                   if k.startswith("param.") and isinstance(v, str)}
@@ -127,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"[{i}/{len(plan)}] trial {t.number} seed {config.seed}: {outcome.state}: {outcome.reason} "
                   f"({took:.0f} s)", file=sys.stderr)
-    print(f"confirmation runs are in MLflow experiment {args.study_name!r} ({client.tracking_uri}); report: "
-          f"python -m reports.build --study-name {args.study_name} --storage {storage} "
-          f"--tracking-uri {client.tracking_uri} --out report")
+    print(f"confirmation runs are in MLflow experiment {args.study_name!r} ({mask_url(client.tracking_uri)}); "
+          f"report: python -m reports.build --study-name {args.study_name} --storage {mask_url(storage)} "
+          f"--tracking-uri {mask_url(client.tracking_uri)} --out report")
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote
 
+from gans.cli import mask_url
 from gans.config import UserError
 
 
@@ -37,5 +38,5 @@ def load_existing_study(study_name: str, storage: str | None):
     names = optuna.get_all_study_names(backend)
     if study_name not in names:
         held = ", ".join(sorted(names)) or "none"
-        raise UserError(f"--study-name {study_name}: no such study in {url} (studies there: {held})")
+        raise UserError(f"--study-name {study_name}: no such study in {mask_url(url)} (studies there: {held})")
     return optuna.load_study(study_name=study_name, storage=backend), url
