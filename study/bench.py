@@ -5,9 +5,12 @@ Sections (each prints rows of a table; all figures go to a JSON file and are app
 - train: images/s of the seed-style loop vs our trainer (DCGAN 64 px on the cat photos at batch 32
   and 128; MLP GAN on MNIST at batch 200), their ratio, achieved TFLOP/s and model-FLOPs utilisation;
 - memory: host RSS / device memory after every epoch and every trial (growth = a leak);
-- precision: fp32 vs bf16 loss curves on a fixed seed (GPU only).
-Not yet measured here (issue 6 remains open): trials per hour at 1/2/4 concurrent workers and
-the time to score 2k/10k samples with real statistics cached vs not.
+- precision: fp32 vs bf16 loss curves on a fixed seed (GPU only);
+- trials: trials per hour of a short fixed DCGAN study (`python -m study.run` itself, fresh stores)
+  with 1, 2 and 4 concurrent trials on the device, against the seed-style loop training the same
+  trials one after another (its time counts training only: the seeds computed no metrics);
+- eval: seconds to score FID+KID of 2k and 10k generated samples (domain extractor), with the real
+  side's statistics computed afresh vs read from the cache.
 """
 
 from __future__ import annotations
@@ -34,6 +37,17 @@ from gans.trainer import Trainer, resolve_device
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
+
+# Work per section at each size: `full` is the benchmark, `--quick` fits in minutes on a CPU, `--toy`
+# only proves that every path runs (tests); its numbers mean nothing.
+SIZES: dict[str, dict[str, Any]] = {
+    "full": {"cat_limit": 2000, "mnist_limit": 0, "train_epochs": 2, "memory": (10, 4), "precision_epochs": 20,
+             "study": (8, 20, 10, 2000, 2000), "workers": (1, 2, 4), "eval_samples": (2000, 10000), "eval_limit": 2000},
+    "quick": {"cat_limit": 256, "mnist_limit": 12000, "train_epochs": 2, "memory": (4, 3), "precision_epochs": 5,
+              "study": (4, 4, 2, 128, 256), "workers": (1, 2, 4), "eval_samples": (500, 2000), "eval_limit": 512},
+    "toy": {"cat_limit": 128, "mnist_limit": 1000, "train_epochs": 1, "memory": (2, 2), "precision_epochs": 2,
+            "study": (2, 1, 1, 64, 64), "workers": (1, 2), "eval_samples": (64, 128), "eval_limit": 64},
+}
 
 # Dense bf16 tensor-core peaks (TFLOP/s) from the vendors' data sheets, for MFU.
 NOMINAL_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0}
@@ -122,8 +136,8 @@ def section_train(args, device: torch.device, peak: float) -> list[dict[str, Any
     from study.seed_loop import mnist_loader, photo_loader
 
     cats = str(Path(args.data_root) / "pets" / "cat")
-    limit = 256 if args.quick else 2000
-    epochs = 2
+    size = SIZES[args.size]
+    limit, epochs = size["cat_limit"], size["train_epochs"]
     rows = []
     cat_data = load_images(cats, image_size=64, limit=limit)
     for batch in (32, 128):
@@ -136,7 +150,7 @@ def section_train(args, device: torch.device, peak: float) -> list[dict[str, Any
     with tempfile.TemporaryDirectory() as tmp:
         # torchvision extracts the raw files next to themselves: work on a copy.
         shutil.copytree(Path(args.data_root) / "MNIST", Path(tmp) / "MNIST")
-        mlimit = 12000 if args.quick else 0
+        mlimit = size["mnist_limit"]
         c = TrainConfig(model="mlp", data="mnist", data_root=tmp, image_size=28, limit=mlimit, batch_size=200,
                         nz=100, hidden=256, epochs=epochs, device=str(device), precision=args.precision)
         seed = bench_seed(c.replace(precision="fp32"), mnist_loader(tmp, 200, mlimit), 1, device, epochs)
@@ -163,7 +177,7 @@ def _train_row(name: str, seed: float, ours: dict[str, Any], peak: float) -> dic
 
 def section_memory(args, device: torch.device) -> dict[str, Any]:
     """Host RSS and device memory after every epoch of several consecutive trials."""
-    epochs, trials = (4, 3) if args.quick else (10, 4)
+    epochs, trials = SIZES[args.size]["memory"]
     c = TrainConfig(model="dcgan", data=str(Path(args.data_root) / "pets" / "cat"), image_size=32, limit=512,
                     batch_size=64, ngf=32, ndf=32, epochs=epochs, device=str(device), precision=args.precision)
     from gans.trainer import load_train_data
@@ -186,10 +200,102 @@ def section_precision(args, device: torch.device) -> dict[str, Any] | None:
     if device.type != "cuda":
         return None
     c = TrainConfig(model="dcgan", data=str(Path(args.data_root) / "pets" / "cat"), image_size=64, limit=512,
-                    batch_size=64, epochs=5 if args.quick else 20, device=str(device))
+                    batch_size=64, epochs=SIZES[args.size]["precision_epochs"], device=str(device))
     curves = {p: [r["loss_d"] for r in Trainer(c.replace(precision=p)).run()] for p in ("fp32", "bf16")}
     diff = [abs(a - b) for a, b in zip(curves["fp32"], curves["bf16"])]
     return {"loss_d_fp32": curves["fp32"], "loss_d_bf16": curves["bf16"], "max_abs_diff": max(diff)}
+
+
+def section_trials(args, device: torch.device) -> dict[str, Any]:
+    """Wall time of the same small study run by the real CLI with 1, 2 and 4 workers."""
+    import subprocess
+
+    from study.seed_loop import photo_loader
+
+    cats = str(Path(args.data_root) / "pets" / "cat")
+    trials, epochs, every, limit, samples = SIZES[args.size]["study"]
+    flags = ["--model", "dcgan", "--data", cats, "--image-size", "64", "--limit", str(limit),
+             "--epochs", str(epochs), "--eval-every", str(every), "--batch-size", "32", "--nz", "100",
+             "--ngf", "64", "--ndf", "64", "--augment", "jitter-blur", "--metrics", "fid,kid",
+             "--extractor", "domain", "--domain-data", str(Path(args.data_root) / "pets"),
+             "--num-samples", str(samples), "--device", str(device), "--precision", args.precision,
+             "--sampler", "random", "--pruner", "none", "--no-progress"]
+
+    def study(workers: int, n: int, folder: Path) -> float:
+        cmd = [sys.executable, "-m", "study.run", *flags, "--trials", str(n), "--workers", str(workers),
+               "--study-name", f"bench-{workers}", "--storage", str(folder / "optuna.journal"),
+               "--tracking-uri", f"sqlite:///{folder}/mlflow.db", "--checkpoints", str(folder / "ck")]
+        t0 = time.perf_counter()
+        done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"study.run --workers {workers} failed:\n{done.stderr[-2000:]}")
+        return time.perf_counter() - t0
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # One untimed trial trains and caches the domain classifier and the real statistics.
+        study(1, 1, Path(tmp) / "warm-up")
+        for workers in SIZES[args.size]["workers"]:
+            seconds = study(workers, trials, Path(tmp) / f"w{workers}")
+            rows.append({"workers": workers, "trials": trials, "epochs": epochs, "seconds": seconds,
+                         "trials_per_hour": 3600 * trials / seconds})
+        c = TrainConfig(model="dcgan", data=cats, image_size=64, limit=limit, batch_size=32, nz=100, ngf=64,
+                        ndf=64, augment="jitter-blur", epochs=epochs, device=str(device))
+        loader = photo_loader(cats, 64, 32, limit)
+        t0 = time.perf_counter()
+        bench_seed(c, loader, 3, device, epochs)
+        seed_trial = time.perf_counter() - t0
+    best = max(rows, key=lambda r: r["trials_per_hour"])
+    return {"rows": rows, "seed_trial_seconds": seed_trial, "seed_trials_per_hour": 3600 / seed_trial,
+            "seed_includes_eval": False, "best_workers": best["workers"],
+            "ratio": best["trials_per_hour"] * seed_trial / 3600}
+
+
+def section_eval(args, device: torch.device) -> list[dict[str, Any]]:
+    """Seconds to score FID+KID of N generated samples, real statistics cached or not."""
+    from gans import metrics
+    from gans.cache import cache_dir
+    from gans.extractors import build_extractor
+
+    cats = str(Path(args.data_root) / "pets" / "cat")
+    sizes = SIZES[args.size]["eval_samples"]
+    c = TrainConfig(model="dcgan", data=cats, image_size=64, limit=SIZES[args.size]["eval_limit"], nz=100,
+                    metrics="fid,kid", extractor="domain", domain_data=str(Path(args.data_root) / "pets"),
+                    device=str(device), precision=args.precision)
+    # An untrained generator: scoring cost does not depend on what the samples look like.
+    trainer = Trainer(c)
+    rows = []
+    user_cache = os.environ.get("GAN_STUDY_CACHE")
+    with tempfile.TemporaryDirectory() as tmp:
+        # A private cache, so that dropping the real statistics leaves the user's cache alone; the
+        # domain classifier is copied over (or trained once) outside the timings.
+        if (cache_dir() / "domain").is_dir():
+            shutil.copytree(cache_dir() / "domain", Path(tmp) / "domain")
+        os.environ["GAN_STUDY_CACHE"] = tmp
+        try:
+            extractor = build_extractor(c, device)
+            for n in sizes:
+                config = c.replace(num_samples=n)
+                times = {}
+                for cached in (False, True):
+                    if not cached:
+                        for sub in ("real", "fidelity"):
+                            shutil.rmtree(Path(tmp) / sub, ignore_errors=True)
+                    source = metrics.GeneratorSource(trainer.sample, c.nz, trainer.data.num_classes, trainer.device)
+                    _sync(device)
+                    t0 = time.perf_counter()
+                    metrics.calculate(source, metrics.real_set(config), extractor, ("fid", "kid"), num_samples=n,
+                                      kid_subset_size=config.kid_subset_size, device=trainer.device)
+                    _sync(device)
+                    times[cached] = time.perf_counter() - t0
+                rows.append({"samples": n, "real_images": len(trainer.data), "seconds_uncached": times[False],
+                             "seconds_cached": times[True]})
+        finally:
+            if user_cache is None:
+                os.environ.pop("GAN_STUDY_CACHE", None)
+            else:
+                os.environ["GAN_STUDY_CACHE"] = user_cache
+    return rows
 
 
 def print_table(rows: list[dict[str, Any]], cols: list[str]) -> None:
@@ -211,15 +317,28 @@ def append_results(results: dict[str, Any], path: Path) -> None:
     with open(path, "a") as f:
         if new:
             f.write("# Benchmark results\n\nAppended by `python -m study.bench`; newest last.\n")
-        f.write(f"\n## {results['date']} — {results['device']} ({'quick' if results['quick'] else 'full'})\n\n")
-        f.write("| case | seed-style images/s | ours images/s | ratio | TFLOP/s | MFU |\n|---|---|---|---|---|---|\n")
-        for r in results["train"]:
-            f.write(f"| {r['case']} | {r['seed_images_per_s']:.1f} | {r['ours_images_per_s']:.1f} | "
-                    f"{r['ratio']:.2f}× | {r['tflops']:.3g} | {100 * r['mfu']:.1f} % |\n")
-        f.write(f"\nMFU denominator: {results['peak_tflops']:.3g} TFLOP/s ({results['peak_source']}).\n")
+        f.write(f"\n## {results['date']} — {results['device']} ({results['size']})\n\n")
+        if results["train"]:
+            f.write("| case | seed-style images/s | ours images/s | ratio | TFLOP/s | MFU |\n|---|---|---|---|---|---|\n")
+            for r in results["train"]:
+                f.write(f"| {r['case']} | {r['seed_images_per_s']:.1f} | {r['ours_images_per_s']:.1f} | "
+                        f"{r['ratio']:.2f}× | {r['tflops']:.3g} | {100 * r['mfu']:.1f} % |\n")
+            f.write(f"\nMFU denominator: {results['peak_tflops']:.3g} TFLOP/s ({results['peak_source']}).\n")
+        trials = results.get("trials")
+        if trials:
+            f.write("\n| workers | trials × epochs | wall s | trials/hour |\n|---|---|---|---|\n")
+            for r in trials["rows"]:
+                f.write(f"| {r['workers']} | {r['trials']} × {r['epochs']} | {r['seconds']:.0f} | "
+                        f"{r['trials_per_hour']:.3g} |\n")
+            f.write(f"\nSeed-style loop (training only): {trials['seed_trials_per_hour']:.3g} trials/hour; "
+                    f"ratio {trials['ratio']:.2f}×.\n")
+        f.write("\n")
+        for r in results.get("eval") or []:
+            f.write(f"- scoring {r['samples']} samples (FID+KID, domain): {r['seconds_uncached']:.1f} s with the "
+                    f"real statistics computed, {r['seconds_cached']:.1f} s cached\n")
         mem = results.get("memory")
         if mem:
-            f.write(f"\n- memory: host RSS growth after the first trial {mem['rss_growth_mib_after_warmup']:.1f} MiB\n")
+            f.write(f"- memory: host RSS growth after the first trial {mem['rss_growth_mib_after_warmup']:.1f} MiB\n")
         f.write("\n")
 
 
@@ -227,21 +346,24 @@ def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m study.bench", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--quick", action="store_true", help="small sizes: minutes on a CPU")
+    p.add_argument("--toy", action="store_true", help="smallest sizes, to check every path runs (tests); "
+                   "the figures mean nothing")
     p.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT), help="folder with MNIST/raw and pets/cat")
     p.add_argument("--precision", default=None, help="fp32 | bf16 (default: bf16 on CUDA, fp32 on CPU)")
-    p.add_argument("--sections", default="train,memory,precision",
+    p.add_argument("--sections", default=",".join(SECTIONS),
                    help="comma-separated sections to run")
     p.add_argument("--json", type=Path, default=Path("benchmarks/bench.json"), help="where to write the JSON")
     p.add_argument("--results", type=Path, default=Path("benchmarks/RESULTS.md"), help="Markdown file to append to")
     return p.parse_args(argv)
 
 
-SECTIONS = ("train", "memory", "precision")
+SECTIONS = ("train", "memory", "precision", "trials", "eval")
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.size = "toy" if args.toy else "quick" if args.quick else "full"
     device = resolve_device(args.device)
     args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -253,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     peak, source = device_peak_tflops(device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
     results: dict[str, Any] = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                               "device": name, "quick": args.quick, "precision": args.precision,
+                               "device": name, "size": args.size, "precision": args.precision,
                                "peak_tflops": peak, "peak_source": source, "torch": torch.__version__}
     t0 = time.perf_counter()
     if "train" in sections:
@@ -268,6 +390,16 @@ def main(argv: list[str] | None = None) -> int:
         results["precision"] = section_precision(args, device)
         if results["precision"]:
             print(f"\n== fp32 vs bf16 == max |loss_d difference| per epoch: {results['precision']['max_abs_diff']:.3g}")
+    if "trials" in sections:
+        results["trials"] = section_trials(args, device)
+        print("\n== trials per hour (DCGAN 64 px, same study, study.run) ==")
+        print_table(results["trials"]["rows"], ["workers", "trials", "epochs", "seconds", "trials_per_hour"])
+        print(f"seed-style loop: {results['trials']['seed_trials_per_hour']:.3g} trials/hour (training only); "
+              f"ratio ours ({results['trials']['best_workers']} workers) / seed: {results['trials']['ratio']:.2f}x")
+    if "eval" in sections:
+        results["eval"] = section_eval(args, device)
+        print("\n== evaluation (FID+KID, domain extractor) ==")
+        print_table(results["eval"], ["samples", "real_images", "seconds_uncached", "seconds_cached"])
     results["train"] = results.get("train", [])
     results["seconds"] = time.perf_counter() - t0
     args.json.parent.mkdir(parents=True, exist_ok=True)
