@@ -64,8 +64,8 @@ class TrainConfig:
     """random seed for weights, noise, batches and augmentation"""
     device: str = "auto"
     """auto | cpu | cuda | cuda:N"""
-    precision: str = "fp32"
-    """fp32 | bf16 (autocast with fp32 master weights)"""
+    precision: str = "auto"
+    """auto | fp32 | bf16 (autocast, fp32 master weights); auto = bf16 where the device computes it natively"""
     eval_every: int = 0
     """evaluate metrics and draw sample grids every K epochs (0 = only after the last epoch)"""
     metrics: str = ""
@@ -100,7 +100,7 @@ class TrainConfig:
 
 MODELS = ("mlp", "cgan", "dcgan", "cdcgan")
 IMAGE_SIZES = (28, 32, 64)
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def flag(name: str) -> str:

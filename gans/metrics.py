@@ -150,13 +150,15 @@ class GeneratorSource(GenerativeModelBase):
         return to_rgb_uint8(x).to(z.device)
 
 
-def sampler_of(generator: torch.nn.Module) -> Sampler:
-    """`sample(z, labels)` of a bare generator module, in eval mode."""
+def sampler_of(generator: torch.nn.Module, precision: str = "fp32") -> Sampler:
+    """`sample(z, labels)` of a bare generator module, in eval mode, computed in `precision` (as
+    the trainer sampled it, so that a checkpoint scores as its run did)."""
     generator.eval()
 
     @torch.no_grad()
     def sample(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return generator(z, labels).float()
+        with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            return generator(z, labels).float()
 
     return sample
 

@@ -70,7 +70,7 @@ def score(args: argparse.Namespace) -> dict:
     from gans.data import BUILTIN, load_images
     from gans.extractors import build_extractor, check_extractor_name
     from gans.metrics import GeneratorSource, ImageSet, RealSet, calculate, effective_limit, parse_metrics, sampler_of
-    from gans.trainer import generator_from_checkpoint, load_checkpoint, resolve_device
+    from gans.trainer import generator_from_checkpoint, load_checkpoint, resolve_device, resolve_precision
 
     over = config_overrides(args)
     over.setdefault("metrics", DEFAULT_METRICS)
@@ -102,7 +102,8 @@ def score(args: argparse.Namespace) -> dict:
     extractor = build_extractor(config, device)
     if fake_path.is_file():
         _, generator, num_classes = generator_from_checkpoint(state, device)
-        fake = GeneratorSource(sampler_of(generator), ckpt.nz, num_classes, device, seed=config.seed)
+        fake = GeneratorSource(sampler_of(generator, resolve_precision(ckpt.precision, device)), ckpt.nz,
+                               num_classes, device, seed=config.seed)
         num_samples = config.num_samples
     else:
         try:

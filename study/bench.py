@@ -5,7 +5,7 @@ Sections (each prints rows of a table; all figures go to a JSON file and are app
 - train: images/s of the seed-style loop vs our trainer (DCGAN 64 px on the cat photos at batch 32
   and 128; MLP GAN on MNIST at batch 200), their ratio, achieved TFLOP/s and model-FLOPs utilisation;
 - memory: host RSS / device memory after every epoch and every trial (growth = a leak);
-- precision: fp32 vs bf16 loss curves on a fixed seed (GPU only);
+- precision: fp32 vs bf16 loss curves on a fixed seed (devices with native bf16);
 - trials: trials per hour of a short fixed DCGAN study (`python -m study.run` itself, fresh stores)
   with 1, 2 and 4 concurrent trials on the device, against the seed-style loop training the same
   trials one after another (its time counts training only: the seeds computed no metrics);
@@ -33,7 +33,7 @@ import torch
 
 from gans.cli import main_guard
 from gans.config import TrainConfig, UserError
-from gans.trainer import Trainer, resolve_device
+from gans.trainer import Trainer, resolve_device, resolve_precision
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
@@ -197,10 +197,12 @@ def section_memory(args, device: torch.device) -> dict[str, Any]:
 
 
 def section_precision(args, device: torch.device) -> dict[str, Any] | None:
-    if device.type != "cuda":
+    """fp32 vs bf16 loss curves on one seed, where the device computes bf16 natively."""
+    if resolve_precision("auto", device) != "bf16":
         return None
-    c = TrainConfig(model="dcgan", data=str(Path(args.data_root) / "pets" / "cat"), image_size=64, limit=512,
-                    batch_size=64, epochs=SIZES[args.size]["precision_epochs"], device=str(device))
+    c = TrainConfig(model="dcgan", data=str(Path(args.data_root) / "pets" / "cat"), image_size=64,
+                    limit=512 if args.size != "toy" else 128, batch_size=64,
+                    epochs=SIZES[args.size]["precision_epochs"], device=str(device))
     curves = {p: [r["loss_d"] for r in Trainer(c.replace(precision=p)).run()] for p in ("fp32", "bf16")}
     diff = [abs(a - b) for a, b in zip(curves["fp32"], curves["bf16"])]
     return {"loss_d_fp32": curves["fp32"], "loss_d_bf16": curves["bf16"], "max_abs_diff": max(diff)}
@@ -349,7 +351,8 @@ def parse_args(argv):
     p.add_argument("--toy", action="store_true", help="smallest sizes, to check every path runs (tests); "
                    "the figures mean nothing")
     p.add_argument("--data-root", default=str(DEFAULT_DATA_ROOT), help="folder with MNIST/raw and pets/cat")
-    p.add_argument("--precision", default=None, help="fp32 | bf16 (default: bf16 on CUDA, fp32 on CPU)")
+    p.add_argument("--precision", default="auto", help="our trainer's precision: auto | fp32 | bf16 (default: auto, "
+                   "bf16 where the device computes it natively; the seed-style loop always runs fp32)")
     p.add_argument("--sections", default=",".join(SECTIONS),
                    help="comma-separated sections to run")
     p.add_argument("--json", type=Path, default=Path("benchmarks/bench.json"), help="where to write the JSON")
@@ -365,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.size = "toy" if args.toy else "quick" if args.quick else "full"
     device = resolve_device(args.device)
-    args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
+    args.precision = resolve_precision(args.precision, device)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(sections) - set(SECTIONS)
     if unknown:
