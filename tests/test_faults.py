@@ -95,7 +95,7 @@ def test_a_study_killed_with_sigkill_resumes_the_trial_from_its_last_checkpoint(
     assert killed.state == TrialState.RUNNING and trial_runs(tmp_path)[0].info.status == "RUNNING"
     last = tmp_path / "ck" / STUDY / "trial-000" / "last.pt"
     resumable = torch.load(last, weights_only=True)["epoch"]
-    assert resumable >= 3
+    assert resumable >= 2  # saved after each epoch's report: 3, or 2 if killed in between
 
     t0 = time.monotonic()
     out = subprocess.run(proc.args, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
