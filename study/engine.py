@@ -36,7 +36,8 @@ from study.objective import Objective, TrialContext, TrialFailed, trial_dir
 # A trial whose process has not written a heartbeat for GRACE_S seconds is taken for dead.
 HEARTBEAT_S = int(os.environ.get("GAN_STUDY_HEARTBEAT_S", 10))
 GRACE_S = int(os.environ.get("GAN_STUDY_GRACE_S", 60))
-# A trial whose process died this often is failed for good (it may be what kills the process).
+# Parameters whose trial's process died this often are given up (they may be what kills it): a
+# fresh trial takes the slot.
 MAX_RETRIES = 3
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
@@ -286,10 +287,13 @@ class Retry:
 
     def __init__(self, ctx: TrialContext, client=None):
         self.ctx, self.client = ctx, client
+        self.retried: list[int] = []
+        """numbers of the trials handled, in order"""
 
-    def __call__(self, study, trial, reason: str | None = None) -> None:
+    def __call__(self, study, trial, reason: str | None = None, died: bool = True) -> None:
         from tracking import mlflow_log as ml
 
+        self.retried.append(trial.number)
         reason = reason or f"its worker stopped sending heartbeats (none for {GRACE_S} s)"
         run_id = trial.user_attrs.get("mlflow_run_id")
         if self.client is not None and run_id:
@@ -297,7 +301,12 @@ class Retry:
                 ml.fail_run(self.client, run_id, f"stopped: {reason}", {ml.OPTUNA_STATE: "FAIL"})
             except Exception as e:  # the retry matters more than the old run's status
                 print(f"warning: could not mark MLflow run {run_id} failed: {e}", file=sys.stderr)
-        retries = int(trial.user_attrs.get("retries", 0)) + 1
+        retries = int(trial.user_attrs.get("retries", 0)) + died
+        if retries > MAX_RETRIES:
+            print(f"warning: trial {trial.number}'s parameters killed their process {retries} times; "
+                  "a fresh trial takes the slot", file=sys.stderr)
+            study.enqueue_trial({}, user_attrs={"replaces": trial.number})
+            return
         last = trial_dir(self.ctx.checkpoints, self.ctx.study_name, trial.number) / "last.pt"
         attrs = {"retry_of": trial.number, "retries": retries, "retry_reason": reason,
                  "baseline": trial.user_attrs.get("baseline", "")}
@@ -316,7 +325,7 @@ def fail_dead_trials(study, retry: Retry) -> list[int]:
     from optuna.storages import fail_stale_trials
     from optuna.trial import TrialState
 
-    before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+    seen = len(retry.retried)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ExperimentalWarning on every call
         fail_stale_trials(study)  # calls `retry` (the storage's stale-trial callback) for each
@@ -331,7 +340,7 @@ def fail_dead_trials(study, retry: Retry) -> list[int]:
         except UpdateFinishedTrialError:
             continue  # another worker got there first
         retry(study, study._storage.get_trial(t._trial_id), f"its process {pid} on {host} died")
-    return sorted({t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))} - before)
+    return retry.retried[seen:]
 
 
 def _alive(pid: int) -> bool:
@@ -363,11 +372,7 @@ def run_trial(study, trial, objective: Objective, retry: Retry, callbacks=()) ->
         reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
         reason = mask_text(reason.splitlines()[0] if reason else type(e).__name__)
         trial.set_user_attr("stopped", reason)
-        if int(trial.user_attrs.get("retries", 0)) >= MAX_RETRIES:
-            trial.set_user_attr("fail_reason", f"stopped {MAX_RETRIES + 1} times; last: {reason}")
-            study.tell(trial, state=TrialState.FAIL)
-        else:
-            retry(study, study.tell(trial, state=TrialState.FAIL), reason)
+        retry(study, study.tell(trial, state=TrialState.FAIL), reason, died=False)
         raise
     for callback in callbacks:
         callback(study, frozen)

@@ -324,3 +324,24 @@ def test_a_trial_without_heartbeat_is_failed_everywhere_and_retried_with_its_par
     logged = client.get_run(run.run_id)
     assert logged.info.status == "FAILED" and "heartbeats" in logged.data.tags["reason"]
     assert engine.fail_dead_trials(study, retry) == []  # retried once only
+
+
+def test_parameters_that_keep_killing_their_process_are_given_up(tmp_path):
+    import socket
+
+    from study import engine
+    from study.objective import TrialContext
+    from study.run import build_settings, parse_args
+
+    s, searched = build_settings(parse_args(["--preset", "quick"]))
+    retry = engine.Retry(TrialContext("x", s.ctx.base, searched, "fid", str(tmp_path / "ck")))
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id that no longer exists
+    study = optuna.create_study(study_name="x", storage=engine.open_storage(f"sqlite:///{tmp_path}/o.db"))
+    for retries in (0, engine.MAX_RETRIES):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs={
+            "host": socket.gethostname(), "pid": gone.pid, "retries": retries}))
+    assert engine.fail_dead_trials(study, retry) == [0, 1]
+    again, fresh = study.trials[2:]
+    assert again.user_attrs["retry_of"] == 0 and again.user_attrs["retries"] == 1
+    assert fresh.user_attrs == {"replaces": 1} and fresh.state == TrialState.WAITING
