@@ -336,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     for number in fail_dead_trials(study, retry):
         notes.append(f"trial {number}: its worker died; failed, and retried from its last checkpoint")
     top_up(study, settings.trials)
+    target = int(study.user_attrs.get("target", settings.trials))
+    if target > settings.trials:
+        notes.append(f"warning: --trials {settings.trials} is below the study's target of {target} (set earlier); "
+                     "its queued trials still run")
     counts = slot_counts(study)
     print(f"study {settings.study_name}: {counts['finished']} finished trials, target {settings.trials}; "
           f"optuna storage {mask_url(settings.storage)}; mlflow {mask_url(settings.tracking_uri)}", file=sys.stderr)
