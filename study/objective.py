@@ -183,7 +183,7 @@ def train_and_log(
     except BaseException as e:
         outcome.state = "failed"
         outcome.reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
-        _finish(logger, outcome, checkpoint, finish_tags)
+        _finish(logger, outcome, checkpoint, finish_tags, keep=True)  # a retry resumes with it
         raise
     if outcome.state == "complete" and not (outcome.value is not None and math.isfinite(outcome.value)):
         outcome.state, outcome.reason = "failed", f"{metric} is {outcome.value} at the last epoch"
@@ -201,9 +201,9 @@ def _update_bests(bests: dict[str, float], record: Mapping[str, Any]) -> None:
             bests[f"best_{name}"] = better(bests.get(f"best_{name}", v), v)
 
 
-def _finish(logger, outcome: Outcome, checkpoint: Path | None, finish_tags) -> None:
-    """Store the best checkpoint as the run's artifact and end the run. A store that cannot take
-    the artifact (disk full) fails the training rather than the study."""
+def _finish(logger, outcome: Outcome, checkpoint: Path | None, finish_tags, keep: bool = False) -> None:
+    """Store the best checkpoint as the run's artifact (keeping the file when `keep`) and end the
+    run. A store that cannot take the artifact (disk full) fails the training rather than the study."""
     from tracking.mlflow_log import TrackingError
 
     if logger is None:
@@ -211,8 +211,8 @@ def _finish(logger, outcome: Outcome, checkpoint: Path | None, finish_tags) -> N
     try:
         if checkpoint is not None and checkpoint.exists():
             logger.log_artifact(checkpoint, "checkpoints")
-            # The artifact store now holds it; a second copy per trial would double the disk use.
-            checkpoint.unlink()
+            if not keep:  # the artifact store now holds it; a second copy would double the disk use
+                checkpoint.unlink()
     except TrackingError as e:
         outcome.state, outcome.reason, outcome.value = "failed", f"storing the best checkpoint: {e}", None
     tags = dict(finish_tags(outcome)) if finish_tags is not None else {}
@@ -307,17 +307,18 @@ class Objective:
         except _oom_errors() as e:
             reason = f"out of memory: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
             trial.set_user_attr("fail_reason", reason)
-            (folder / "last.pt").unlink(missing_ok=True)  # this trial will not be resumed
+            for name in ("last.pt", "best.pt"):  # this trial will not be resumed
+                (folder / name).unlink(missing_ok=True)
             raise TrialFailed(reason) from None
         finally:
             if self.progress is not None:
                 self.progress.trial_ended()
-        # This trial and the one it resumed are done with their working files.
-        for done in {folder, *([Path(trial.user_attrs["resume_from"]).parent] if resume else [])}:
-            for name in ("last.pt", "best.pt") if done != folder else ():
-                (done / name).unlink(missing_ok=True)
-            if done.is_dir() and not any(done.iterdir()):
-                done.rmdir()
+        if resume is not None:  # the trial it resumed is done with its working files too
+            source = Path(trial.user_attrs["resume_from"]).parent
+            for name in ("last.pt", "best.pt"):
+                (source / name).unlink(missing_ok=True)
+            _remove_if_empty(source)
+        _remove_if_empty(folder)
         trial.set_user_attr("epochs_done", outcome.epochs)
         if outcome.best_epoch is not None:
             trial.set_user_attr("best_epoch", outcome.best_epoch)
@@ -365,6 +366,11 @@ class Objective:
             logger.set_tags({"resumed_from_epoch": epoch, "resumed_from_run": run_id})
         trial.set_user_attr("resumed_from_epoch", epoch)
         return Resume(state, finite.get(best_epoch), best_epoch, best_file, bests)
+
+
+def _remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def _oom_errors() -> tuple[type[BaseException], ...]:

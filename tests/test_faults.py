@@ -126,6 +126,8 @@ def test_a_study_killed_with_sigkill_resumes_the_trial_from_its_last_checkpoint(
 
 @pytest.mark.slow
 def test_sigterm_stops_cleanly_and_says_how_to_resume(tmp_path, data_root):
+    from mlflow import MlflowClient
+
     args, proc = signalled_mid_trial(tmp_path, data_root, signal.SIGTERM, epochs=2)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -139,6 +141,12 @@ def test_sigterm_stops_cleanly_and_says_how_to_resume(tmp_path, data_root):
     assert run.info.status == "FAILED" and run.data.tags["optuna_state"] == "FAIL"
 
     assert main(args) == 0
+    retry = next(t for t in load(tmp_path).trials if t.user_attrs.get("retry_of") == 0)
+    assert retry.user_attrs["resumed_from_epoch"] >= 1 and retry.state == TrialState.COMPLETE
+    artifacts = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").list_artifacts(retry.user_attrs["mlflow_run_id"],
+                                                                              "checkpoints")
+    assert [a.path for a in artifacts] == ["checkpoints/best.pt"]
+    assert not (tmp_path / "ck" / STUDY / "trial-000").exists()  # the stopped trial's files went with it
     counts = check_consistent(tmp_path, 2)
     assert counts["lost"] == 0 and counts["duplicated"] == 0
 
