@@ -18,18 +18,25 @@ class UserError(Exception):
     """Bad input from the user; CLIs print it as one line and exit with code 2."""
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of `e`'s message ("" if it has none): what a one-line error can quote of a
+    library's exception, whose messages often run to many lines."""
+    text = str(e).strip()
+    return text.splitlines()[0] if text else ""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """One GAN training run."""
 
-    model: str = "dcgan"
-    """model family: mlp | cgan | dcgan | cdcgan"""
+    model: str = "mlp"
+    """model family: mlp | cgan | dcgan | cdcgan (CLIs: mlp for mnist/fashion-mnist, dcgan for a folder)"""
     data: str = "mnist"
     """mnist | fashion-mnist | PATH to an image folder (ImageFolder layout or flat)"""
     data_root: str = "data"
     """folder holding MNIST/raw and FashionMNIST/raw (downloaded there when online)"""
-    image_size: int = 64
-    """side of the square training images in pixels: 28, 32 or 64"""
+    image_size: int = 28
+    """side of the square training images in pixels: 28, 32 or 64 (CLIs: 28 for MLP models, 64 for DCGANs)"""
     limit: int = 0
     """use only the first N training images (0 = all)"""
     augment: str = "none"
@@ -99,6 +106,19 @@ class TrainConfig:
 
 
 MODELS = ("mlp", "cgan", "dcgan", "cdcgan")
+# The built-in data sets (28 px digits and clothes); anything else is a folder of photos.
+BUILTIN_DATA = ("mnist", "fashion-mnist")
+
+
+def follow_data(values: dict) -> dict:
+    """`values` (config fields given by the user) with the model family and image size the data
+    suggest when they are not given: the seeds' MLP GAN at 28 px for MNIST and Fashion-MNIST, a
+    DCGAN at 64 px for a photo folder. Every CLI applies this one rule."""
+    out = dict(values)
+    data = out.get("data", TrainConfig.data)
+    out.setdefault("model", "mlp" if data in BUILTIN_DATA else "dcgan")
+    out.setdefault("image_size", 28 if out["model"] in ("mlp", "cgan") else 64)
+    return out
 IMAGE_SIZES = (28, 32, 64)
 PRECISIONS = ("auto", "fp32", "bf16")
 

@@ -292,8 +292,15 @@ def calculate(fake: Dataset | GeneratorSource, real: RealSet | None, extractor, 
 # ---------------------------------------------------------------- the training hook
 
 
-def build_evaluator(config: TrainConfig) -> Callable[[Any], dict[str, float | int]]:
+# Every run and every epoch draws its evaluation samples (noise, labels, KID subsets) with this seed,
+# whatever the training seed: two evaluations then differ by the generators alone. Re-scoring the
+# same generator with other seeds measures the evaluation's own noise.
+EVAL_SEED = 0
+
+
+def build_evaluator(config: TrainConfig) -> Callable[..., dict[str, float | int]]:
     """The per-epoch evaluator of a run: metrics of `trainer.sample` against the run's training images.
+    `evaluate(trainer, seed=k)` draws another set of samples (k != EVAL_SEED) from the same generator.
 
     The extractor is trained or located here, once (the callable carries it as `.extractor`); the
     real side's features are computed at the first evaluation and cached on disk for every later one
@@ -307,11 +314,11 @@ def build_evaluator(config: TrainConfig) -> Callable[[Any], dict[str, float | in
     extractor = build_extractor(config, device)
     real = real_set(config) if any(METRICS[m].needs_real for m in names) else None
 
-    def evaluate(trainer) -> dict[str, float | int]:
+    def evaluate(trainer, seed: int = EVAL_SEED) -> dict[str, float | int]:
         source = GeneratorSource(trainer.sample, trainer.config.nz, trainer.data.num_classes, trainer.device,
-                                 seed=config.seed)
+                                 seed=seed)
         return calculate(source, real, extractor, names, num_samples=config.num_samples,
-                         kid_subset_size=config.kid_subset_size, seed=config.seed, device=trainer.device)
+                         kid_subset_size=config.kid_subset_size, seed=seed, device=trainer.device)
 
     evaluate.extractor = extractor  # type: ignore[attr-defined]
     return evaluate

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from gans.cli import add_config_flags, config_overrides, main_guard
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig, UserError, follow_data
 from gans.trainer import Diverged, Record, Trainer, load_train_data
 
 
@@ -91,7 +91,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config = TrainConfig(**config_overrides(args))
+    config = TrainConfig(**follow_data(config_overrides(args)))
     # The metrics' domain classifier reports its held-out accuracy through logging when it is trained.
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     out = ensure_writable_dir(args.out)

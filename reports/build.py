@@ -17,6 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from gans.cli import main_guard, mask_url
 from gans.config import UserError
 from reports import verdict as V
@@ -70,85 +72,101 @@ def _num(v) -> float:
 
 
 @dataclass
+class Horizon:
+    """The horizon runs of one horizon H and what the verdict reads from them."""
+
+    horizon: int
+    frame: Any
+    """horizon.csv: one row per finished run and evaluated epoch: run_id, source, trial, baseline, seed,
+    epoch, step, images_seen, each metric, and its re-scorings"""
+    verdict: V.HorizonVerdict | None
+    diverged: Any
+    """failed runs at this horizon: run_id, source, seed, reason"""
+    runs: Any
+    """one row per finished run: run_id, source, trial, seed, steps_per_epoch, batch_size"""
+    why: str = ""
+    """why there is no verdict (verdict None)"""
+
+
+@dataclass
 class Analysis:
     """The numbers the report states, computed once from the stores' frames."""
 
     done: Any
-    """completed trials, best first"""
+    """completed search trials, best first"""
     top: list[int]
     counts: dict[str, int]
-    best_epoch: V.Estimate | None = None
-    past_best: Any = None
-    """completed trials that ran past their best epoch, with delta/rel columns"""
-    delta: V.Estimate | None = None
-    rel: V.Estimate | None = None
-    max_epoch: int = 0
-    width: int = 1
-    buckets: Any = None
-    confirm: Any = None
+    horizon: Horizon | None = None
     importances: dict[str, float] = field(default_factory=dict)
     importance_note: str = ""
-    long_best: V.Estimate | None = None
-    """median best epoch of the completed trials whose budget reached past the folklore band"""
 
 
 def analyse(data, top_k: int) -> Analysis:
-    import pandas as pd
-
     t = data.trials
     counts = {s: int((t["state"] == s).sum()) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")}
     done = t[(t["state"] == "COMPLETE") & t["value"].notna()]
     done = done.sort_values(["value", "number"], ascending=[data.minimize, True])
     a = Analysis(done=done, top=[int(n) for n in done["number"].head(top_k)], counts=counts)
-
-    h = data.history[data.history["key"] == data.metric]
-    epochs = pd.concat([t["epochs"].dropna().astype(float), h["step"].astype(float)])
-    a.max_epoch = int(epochs.max()) if not epochs.empty else 0
-    a.width = V.bucket_width(a.max_epoch)
-    if not h.empty:
-        b = h.assign(bucket=h["step"].map(lambda s: V.bucket_end(int(s), a.width)))
-        a.buckets = b.groupby(["number", "bucket"], as_index=False)["value"].mean()
-        a.buckets["label"] = a.buckets["bucket"].map(
-            lambda e: str(e) if a.width == 1 else f"{e - a.width + 1}–{e}")
-
-    with_best = done[done["best_epoch"].notna()]
-    if not with_best.empty:
-        a.best_epoch = V.bootstrap_median(with_best["best_epoch"].astype(float))
-        budgets = with_best["epochs"].astype(float)
-        long = with_best[budgets >= V.FOLKLORE_BAND[1]]
-        if not long.empty and len(long) < len(with_best):
-            a.long_best = V.bootstrap_median(long["best_epoch"].astype(float))
-        past = with_best[with_best["best_epoch"] < with_best["last_epoch"]].copy()
-        delta, rel = V.worsening(past["best_value"].astype(float), past["value"].astype(float),
-                                 minimize=data.minimize)
-        past["delta"], past["rel"] = delta, rel
-        a.past_best = past
-        if not past.empty:
-            a.delta = V.bootstrap_median(past["delta"])
-            a.rel = V.bootstrap_median(past["rel"])
-
-    a.confirm = confirm_summary(data)
+    a.horizon = horizon_analysis(data)
     a.importances, a.importance_note = importances(data, len(done))
     return a
 
 
-def confirm_summary(data):
-    """One row per finished confirmation run: source trial, seed, last/best values, and the
-    original trial's final value and best epoch."""
+def source_label(trial, baseline: str) -> str:
+    return f"{baseline} (trial {int(trial)})" if baseline else f"trial {int(trial)}"
+
+
+def horizon_analysis(data) -> Horizon | None:
+    """The verdict's input: the finished runs at the largest horizon any finished run reached."""
     import pandas as pd
 
     c = data.confirm
-    if c.empty:
-        return pd.DataFrame(columns=["run_id", "source", "seed", "last_value", "best_step"])
-    minimize = data.minimize
-    runs = V.run_summary(data.confirm_history, minimize=minimize)
-    finished = c[c["status"] == "FINISHED"].merge(runs, on="run_id", how="inner")
-    by_number = data.trials.set_index("number")
-    finished["trial_value"] = finished["source"].map(by_number["value"])
-    finished["trial_best_epoch"] = finished["source"].map(by_number["best_epoch"]).astype(float)
-    # Best original trial first, as in the rest of the report.
-    return finished.sort_values(["trial_value", "source", "seed"], ascending=[minimize, True, True],
-                                ).reset_index(drop=True)
+    if c.empty or "horizon" not in c or c["horizon"].dropna().empty:
+        return None
+    finished = c[(c["status"] == "FINISHED") & c["horizon"].notna()]
+    if finished.empty:
+        return None
+    H = int(finished["horizon"].max())
+    runs = finished[finished["horizon"] == H].copy()
+    runs["source_label"] = [source_label(n, b) for n, b in zip(runs["source"], runs["baseline"])]
+    failed = c[(c["status"] == "FAILED") & (c["horizon"] == H)]
+    diverged = pd.DataFrame({"run_id": failed["run_id"], "seed": failed["seed"], "reason": failed["reason"],
+                             "source": [source_label(n, b) for n, b in zip(failed["source"], failed["baseline"])]})
+    h = data.confirm_history[data.confirm_history["run_id"].isin(set(runs["run_id"]))]
+    wide = h.pivot_table(index=["run_id", "step"], columns="key", values="value", aggfunc="last").reset_index()
+    wide = wide.rename(columns={"step": "epoch"})
+    info = runs.set_index("run_id")
+    spe = wide["run_id"].map(info["steps_per_epoch"]).astype(float)
+    batch = wide["run_id"].map(info["batch_size"]).astype(float)
+    frame = pd.DataFrame({"run_id": wide["run_id"], "source": wide["run_id"].map(info["source_label"]),
+                          "trial": wide["run_id"].map(info["source"]), "baseline": wide["run_id"].map(info["baseline"]),
+                          "seed": wide["run_id"].map(info["seed"]), "epoch": wide["epoch"].astype(int),
+                          "step": (wide["epoch"] * spe).astype("Int64"),
+                          "images_seen": (wide["epoch"] * spe * batch).astype("Int64")})
+    metric_cols = [k for k in wide.columns if k not in ("run_id", "epoch")]
+    metric_cols.sort(key=lambda k: (k.split("_resample_")[0] != data.metric, k))
+    for k in metric_cols:
+        frame[k] = wide[k]
+    frame = frame.sort_values(["source", "seed", "epoch"]).reset_index(drop=True)
+    summary = pd.DataFrame({"run_id": runs["run_id"], "source": runs["source_label"], "trial": runs["source"],
+                            "seed": runs["seed"], "steps_per_epoch": runs["steps_per_epoch"],
+                            "batch_size": runs["batch_size"]})
+    out = Horizon(H, frame, None, diverged, summary)
+    if data.metric not in frame:
+        out.why = f"the horizon runs logged no {data.metric}"
+        return out
+    curves = frame.loc[frame[data.metric].notna(), ["run_id", "source", "epoch", data.metric]].rename(
+        columns={data.metric: "value"})
+    # Evaluation noise: the original value and the re-scorings of the same generator at the same epoch.
+    resampled = [k for k in frame.columns if k.startswith(f"{data.metric}_resample_")]
+    repeats = frame.melt(id_vars=["run_id", "epoch"], value_vars=[data.metric, *resampled]).dropna()
+    repeats = repeats[repeats.groupby(["run_id", "epoch"])["value"].transform("size") > 1]
+    try:
+        out.verdict = V.horizon_verdict(curves, horizon=H, noise=V.noise_sd(repeats), metric=metric_name(data.metric),
+                                        minimize=data.minimize)
+    except ValueError as e:
+        out.why = str(e)
+    return out
 
 
 def importances(data, n_done: int) -> tuple[dict[str, float], str]:
@@ -206,82 +224,114 @@ def metric_name(metric: str) -> str:
     return METRIC_LABELS.get(metric, metric)
 
 
+def steps_images(hz: Horizon, epoch: float) -> str:
+    """`epoch` in optimizer steps and images seen, when every run shares one data size and batch."""
+    spe, batch = hz.runs["steps_per_epoch"].dropna().unique(), hz.runs["batch_size"].dropna().unique()
+    if len(spe) != 1 or len(batch) != 1 or not math.isfinite(epoch):
+        return ""
+    steps = epoch * float(spe[0])
+    return f" = {V.fmt(steps)} optimizer steps, {V.fmt(steps * float(batch[0]))} images seen"
+
+
 def write_verdict(r: Report, data, a: Analysis) -> None:
+    hz = a.horizon
+    r.add("## Verdict: is 500–600 epochs best, does 1000 go weird?", "")
+    confirm_cmd = (f"python -m study.confirm --study-name {data.study_name} --storage '{mask_url(data.storage)}' "
+                   f"--tracking-uri '{mask_url(data.tracking_uri)}' --top 3 --seeds 3")
+    if hz is None or hz.verdict is None:
+        why = hz.why if hz is not None else "the study has no finished horizon runs"
+        r.add(f"- **No verdict yet: {why}.** The search trials cannot answer it: each trial's best epoch is "
+              "capped by its own sampled budget. Horizon runs retrain the top configurations and the seed "
+              f"baselines with fresh seeds, all to the same horizon: `{confirm_cmd}`, then rebuild this report.", "")
+    else:
+        write_horizon_verdict(r, data, hz)
+    write_search_summary(r, data, a)
+
+
+def write_horizon_verdict(r: Report, data, hz: Horizon) -> None:
     M = metric_name(data.metric)
-    c = a.counts
-    n_all = len(data.trials)
-    r.add("## Verdict: is 500–600 epochs best?", "")
+    v, H = hz.verdict, hz.horizon
+    used = v.used
+    n, k = len(used), v.configurations
+    boot = (f"hierarchical bootstrap over {k} configurations and their seeds, {V.BOOTSTRAP_RESAMPLES:,} "
+            f"resamples, seed {V.BOOTSTRAP_SEED}")
+    noise = used["noise"].dropna()
+    bullets = [
+        f"**{v.sentence}**",
+        f"From {n} horizon runs ({k} configurations × "
+        f"{', '.join(sorted({str(x) for x in used.groupby('source').size()}))} seeds), each trained to **{H} "
+        f"epochs**{steps_images(hz, H)}, {M} evaluated every "
+        f"{V.fmt(float(np.median(np.diff(sorted(hz.frame['epoch'].unique())))))} epochs on the same sample "
+        f"sizes and evaluation noise (extractor and N under Caveats); 95 % CIs by {boot}.",
+        f"**Where the curves bottom out:** median best epoch **{V.fmt(v.best_epoch.value)}**{steps_images(hz, v.best_epoch.value)}, "
+        f"CI {ci(v.best_epoch)}; the earliest epoch within evaluation noise of each run's best: median "
+        f"{V.fmt(v.earliest_ok.value)}, CI {ci(v.earliest_ok)}. **P(best epoch in 500–600) = "
+        f"{V.fmt(v.in_band.value, 2)}**, CI {ci(v.in_band)}.",
+        f"**Is 500–600 best?** The best {M} inside 500–600 lies a median **{V.fmt(v.gap.value)}** above the run's best "
+        f"anywhere (CI {ci(v.gap)}); for {v.gap_within_noise} of {n} runs it is within evaluation noise "
+        + (f"(1.96·√2 × the SD of re-scoring one generator on fresh sample sets; median SD {V.fmt(float(noise.median()))})."
+           if not noise.empty else "(no re-scorings logged: noise taken as 0)."),
+        f"**Does {H} go weird?** Mean {M} over epochs {H - V.END_WINDOW + 1}–{H} minus the mean over 500–600, paired "
+        f"within each run: median **{V.fmt(v.contrast.value)}** (CI {ci(v.contrast)}; positive = worse at {H}), "
+        f"Wilcoxon signed-rank p = {V.fmt(v.wilcoxon_p, 2)} over {int(used['contrast'].notna().sum())} runs (seeds of one "
+        "configuration are not independent, so this p is optimistic; the CI accounts for it)."
+        + (f" The literal reading, {M} at epoch {H} minus the best inside 500–600: median {V.fmt(v.literal.value)} "
+           f"(CI {ci(v.literal)}), biased towards 'worse' because a minimum over several noisy evaluations is "
+           "low by construction." if v.literal is not None else ""),
+    ]
+    collapsed = used[used["collapsed"]]
+    bad = [f"{len(hz.diverged)} diverged (NaN/inf loss, no {M}): "
+           + "; ".join(f"{x['source']} seed {x['seed']} ({x['reason']})" for _, x in hz.diverged.iterrows())
+           if not hz.diverged.empty else "none diverged",
+           f"{len(collapsed)} collapsed ({M} at {H} above {V.fmt(V.COLLAPSE_RATIO)}× its own minimum"
+           + (": " + ", ".join(f"{x['source']} seed {_seed(hz, x['run_id'])}" for _, x in collapsed.iterrows())
+              if not collapsed.empty else "") + "); collapsed runs stay in the estimates above"]
+    bullets.append("Of the horizon runs, " + "; ".join(bad) + ".")
+    if H < V.FOLKLORE_BAND[1] + V.END_WINDOW:  # nothing in or past the band to compare
+        bullets = [bullets[0], f"{n} horizon runs of {k} configurations; median best epoch "
+                               f"{V.fmt(v.best_epoch.value)}, CI {ci(v.best_epoch)}."]
+    r.add(*[f"- {b}" for b in bullets], "")
+
+def write_search_summary(r: Report, data, a: Analysis) -> None:
+    M = metric_name(data.metric)
+    r.add("### Search: best configuration and the seed baselines", "")
     if a.done.empty:
-        r.add(f"**No verdict: none of the {n_all} trials completed** ({c['PRUNED']} pruned, {c['FAIL']} failed, "
-              f"{c['RUNNING']} running). The best epoch, its confidence interval and the gain over the "
-              "baselines need completed trials.", "")
+        c = a.counts
+        r.add(f"None of the {len(data.trials)} search trials completed ({c['PRUNED']} pruned, {c['FAIL']} failed, "
+              f"{c['RUNNING']} running).", "")
         reasons = data.trials.loc[data.trials["reason"] != "", ["number", "state", "reason"]]
         if not reasons.empty:
             r.add(table(["trial", "state", "reason"], reasons.values.tolist()), "")
         return
-    bullets = []
-    e = a.best_epoch
-    if e is not None:
-        bullets.append(f"**Median best epoch: {V.fmt(e.value)}**, 95 % bootstrap CI {ci(e)} over {e.n} completed "
-                       f"trials ({V.BOOTSTRAP_RESAMPLES:,} resamples, seed {V.BOOTSTRAP_SEED}); best epoch = the "
-                       f"evaluated epoch with the lowest {M}.")
-    if a.long_best is not None:
-        bullets.append(f"Among the {a.long_best.n} completed trials with a budget of {V.FOLKLORE_BAND[1]} epochs or "
-                       f"more (long enough to reach the end of 500–600), the median best epoch is "
-                       f"{V.fmt(a.long_best.value)}, CI {ci(a.long_best)}.")
-    past, n_best = a.past_best, (e.n if e is not None else 0)
-    if past is not None and not past.empty:
-        bullets.append(f"**{len(past)} of {n_best} completed trials ran past their best epoch**; by their last "
-                       f"epoch {M} had worsened by a median of {V.fmt(a.delta.value)} (95 % CI {ci(a.delta)}), "
-                       f"i.e. {V.fmt(a.rel.value, 3)} % (CI {ci(a.rel)}) of the best value.")
-    elif e is not None:
-        bullets.append(f"None of the {n_best} completed trials ran past its best epoch: every one was best at "
-                       "its last evaluated epoch, so nothing here shows a metric getting worse with more epochs.")
-    b0, b1 = V.FOLKLORE_BAND
-    if e is not None:
-        if a.max_epoch < b0:
-            bullets.append(f"**500–600 epochs cannot be tested here: no trial trained past {a.max_epoch} epochs.** "
-                           f"The median best epoch's CI {ci(e)} speaks only to runs of at most {a.max_epoch} epochs.")
-        elif not e.has_ci:
-            bullets.append("**500–600 epochs: undecided**, a CI needs at least 2 completed trials.")
-        else:
-            rel = V.band_relation(e.low, e.high)
-            text = {
-                "contains": f"lies **inside** the CI {ci(e)}: the data are consistent with 500–600 as the "
-                            "typical best epoch (they do not single it out)",
-                "overlaps": f"lies **partly inside** the CI {ci(e)}",
-                "below": f"lies **outside** the CI {ci(e)}: the typical trial peaked **later** than 600 epochs",
-                "above": f"lies **outside** the CI {ci(e)}: the typical trial peaked **earlier** than 500 epochs",
-            }[rel]
-            bullets.append(f"**500–600 epochs** {text}.")
     best = a.done.iloc[0]
-    bullets.append(f"**Best configuration: trial {int(best['number'])}**"
-                   + (f" (seed baseline {best['baseline']})" if best["baseline"] else "")
-                   + f", final {M} {V.fmt(best['value'])}, best {V.fmt(best['best_value'])} at epoch "
-                   f"{V.fmt(_num(best['best_epoch']))} of {V.fmt(_num(best['last_epoch']))}: "
-                   f"{config_summary(best, data.searched)}.")
+    lines = [f"**Best configuration: trial {int(best['number'])}**"
+             + (f" (seed baseline {best['baseline']})" if best["baseline"] else "")
+             + f", final {M} {V.fmt(best['value'])} after {V.fmt(_num(best['last_epoch']))} epochs: "
+             f"{config_summary(best, data.searched)}."]
     base = data.trials[data.trials["baseline"] != ""]
     if base.empty:
-        bullets.append("No seed baseline fits this study (see `study.baselines`), so there is no gain to state.")
+        lines.append("No seed baseline fits this study (see `study.baselines`), so there is no gain to state.")
     for _, b in base.iterrows():
-        if b["state"] == "COMPLETE":
-            if int(b["number"]) == int(best["number"]):
-                bullets.append(f"Seed baseline {b['baseline']} (trial {int(b['number'])}) is itself the best trial.")
-                continue
-            d, p = V.gain(best["value"], b["value"], minimize=data.minimize)
-            bullets.append(f"**Gain over seed baseline {b['baseline']}** (trial {int(b['number'])}, final {M} "
-                           f"{V.fmt(b['value'])}): {V.fmt(d)} {M} points, {V.fmt(p, 3)} % of the baseline.")
+        if b["state"] != "COMPLETE":
+            lines.append(f"Seed baseline {b['baseline']} (trial {int(b['number'])}) did not complete "
+                         f"({b['state'].lower()}: {b['reason'] or 'no reason recorded'}).")
+        elif int(b["number"]) == int(best["number"]):
+            lines.append(f"Seed baseline {b['baseline']} (trial {int(b['number'])}) is itself the best trial.")
         else:
-            bullets.append(f"Seed baseline {b['baseline']} (trial {int(b['number'])}) did not complete "
-                           f"({b['state'].lower()}: {b['reason'] or 'no reason recorded'}); no gain to state.")
-    if a.confirm is not None and not a.confirm.empty:
-        for s, g in a.confirm.groupby("source", sort=False):
-            m, sd, n = V.mean_std(g["last_value"])
-            bm, bsd, _ = V.mean_std(g["best_step"])
-            bullets.append(f"Trial {int(s)} rerun with {n} fresh seed{'s' if n != 1 else ''}: final {M} {pm(m, sd)}, best epoch "
-                           f"{pm(bm, bsd)} (the trial itself: {V.fmt(_num(g['trial_value'].iloc[0]))} at best "
-                           f"epoch {V.fmt(_num(g['trial_best_epoch'].iloc[0]))}).")
-    r.add(*[f"- {b}" for b in bullets], "")
+            d, p = V.gain(best["value"], b["value"], minimize=data.minimize)
+            lines.append(f"**Gain over seed baseline {b['baseline']}** (trial {int(b['number'])}, final {M} "
+                         f"{V.fmt(b['value'])} after {V.fmt(_num(b['last_epoch']))} epochs): {V.fmt(d)} {M} points, "
+                         f"{V.fmt(p, 3)} % of the baseline — at their own budgets; the horizon runs above compare "
+                         "them epoch by epoch.")
+    lines.append("The search makes no best-epoch claim: a trial's best epoch cannot exceed its sampled budget "
+                 "(and pruned trials stop early), so pooled best epochs of search trials would mostly restate the "
+                 "budgets the sampler drew.")
+    r.add(*[f"- {x}" for x in lines], "")
+
+
+def _seed(hz: Horizon, run_id: str):
+    s = hz.runs.loc[hz.runs["run_id"] == run_id, "seed"]
+    return s.iloc[0] if not s.empty else "?"
 
 
 def caveats(data, a: Analysis) -> list[str]:
@@ -310,27 +360,21 @@ def caveats(data, a: Analysis) -> list[str]:
         else:
             out.append(f"Extractor: `{ex}`.")
     n = len(t)
-    out.append(f"{c['PRUNED']} of {n} trials were pruned and {c['FAIL']} failed. Pruned trials stopped early, so "
-               "their best epochs are censored; "
-               + (f"the best-epoch statistics use the {len(a.done)} completed trials only." if len(a.done) else
-                  "with no completed trial there are no best-epoch statistics."))
-    if a.best_epoch is not None:
-        at_end = a.done[a.done["best_epoch"] == a.done["last_epoch"]]
-        if at_end.empty:
-            out.append(f"None of the {len(a.done)} completed trials was best at its last evaluated epoch, so no "
-                       "best epoch is cut off by the epoch budget.")
-        else:
-            out.append(f"{len(at_end)} of {len(a.done)} completed trials were best at their last evaluated epoch: "
-                       "they might have improved with more epochs, so their best epochs are lower bounds.")
-        budgets = a.done["epochs"].dropna().astype(int)
-        short = int((budgets < V.FOLKLORE_BAND[0]).sum())
-        if budgets.nunique() > 1:
-            out.append(f"Epoch budgets ranged from {budgets.min()} to {budgets.max()}; {short} completed trials "
-                       f"stopped before epoch {V.FOLKLORE_BAND[0]} and could not peak in 500–600.")
-        ev = sorted({int(x) for x in a.done["eval_every"].dropna()})
-        if ev and ev != [0]:
-            out.append(f"{M} was evaluated every {', '.join(map(str, ev))} epoch(s): best epochs are resolved to "
-                       "that grid.")
+    out.append(f"{c['PRUNED']} of {n} search trials were pruned and {c['FAIL']} failed; the search section uses the "
+               f"{len(a.done)} completed ones, the epochs verdict none of them.")
+    hz = a.horizon
+    if hz is not None and hz.verdict is not None:
+        v = hz.verdict
+        k = v.configurations
+        out.append(f"The verdict's CIs rest on {k} configuration{'s' if k != 1 else ''}: they describe these "
+                   "configurations on this data set, not GANs in general" + (
+                       "; with fewer than 5 configurations the bootstrap has few distinct resamples." if k < 5 else "."))
+        not_reached = v.runs[~v.runs["reached"]]
+        if not not_reached.empty:
+            out.append(f"{len(not_reached)} finished horizon runs have no evaluation at epoch {hz.horizon} and are left out.")
+        out.append("Best epochs are resolved to the evaluation grid; the best of several noisy evaluations is "
+                   "biased low, which is why 'within noise of the best' and the equal-width window contrast are "
+                   "stated beside it.")
     out += baseline_drift(t)
     if 0 < len(a.done) < 10:
         out.append(f"Only {len(a.done)} completed trials: the CIs are wide and the importances rest on few points.")
@@ -370,8 +414,9 @@ def write_report(data, a: Analysis, out: Path, top_k: int) -> Report:
           f"Optuna `{mask_url(data.storage)}` and MLflow `{mask_url(data.tracking_uri)}` (experiment {data.experiment_id}) at "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; every number below is computed from those stores.", "")
     write_verdict(r, data, a)
+    write_horizon(r, data, a)
 
-    r.add("## Trials", "")
+    r.add("## Search trials", "")
     c = a.counts
     r.add(table(["completed", "pruned", "failed", "running", "total"],
                 [[c["COMPLETE"], c["PRUNED"], c["FAIL"], c["RUNNING"], len(t)]]), "")
@@ -385,10 +430,10 @@ def write_report(data, a: Analysis, out: Path, top_k: int) -> Report:
           table(["trial", "state", "baseline", f"final {M}", "best epoch", f"best {M}", "last epoch", *searched],
                 rows), "")
 
-    r.add("## Optimisation history", "")
+    r.add("### Optimisation history", "")
     r.chart("history.png", "optimisation history", lambda p: C.history(t, data.metric, data.minimize, p))
 
-    r.add("## Hyperparameter importance", "")
+    r.add("### Hyperparameter importance", "")
     def importance_chart(p: Path) -> Path:
         if not a.importances:
             raise C.NoChart(a.importance_note)
@@ -397,41 +442,20 @@ def write_report(data, a: Analysis, out: Path, top_k: int) -> Report:
     if r.chart("importance.png", "hyperparameter importance", importance_chart):
         r.add(table(["parameter", "importance"], [[k, v] for k, v in a.importances.items()]), "")
 
-    r.add(f"## {M} against epoch", "")
+    r.add(f"### {M} against epoch (each trial up to its own budget)", "")
     r.chart("curves.png", f"{M} against epoch",
             lambda p: C.curves(data.history, t, data.metric, data.minimize, a.top, p))
 
-    r.add("## Best epoch", "")
-    best_epochs = a.done["best_epoch"].dropna().astype(int).tolist()
-    r.chart("best_epochs.png", "distribution of the best epoch",
-            lambda p: C.best_epochs(best_epochs, a.best_epoch, a.max_epoch, p))
-    if a.past_best is not None and not a.past_best.empty:
-        rows = [[int(x["number"]), int(x["best_epoch"]), x["best_value"], int(x["last_epoch"]), x["value"],
-                 x["delta"], x["rel"]] for _, x in a.past_best.sort_values("number").iterrows()]
-        r.add("Trials that ran past their best epoch:", "",
-              table(["trial", "best epoch", f"best {M}", "last epoch", f"final {M}", "worse by", "worse by %"], rows),
-              "")
-
-    r.add(f"## {M} by epoch bucket", "")
-    r.chart("buckets.png", f"{M} by epoch bucket",
-            lambda p: C.buckets(a.buckets if a.buckets is not None else pd.DataFrame(), data.metric, data.minimize,
-                                a.width, a.max_epoch, p))
-    if a.buckets is not None and not a.buckets.empty:
-        rows = []
-        for (end, label), g in a.buckets.groupby(["bucket", "label"]):
-            rows.append([label, g["number"].nunique(), float(g["value"].median()), float(g["value"].min())])
-        r.add(table(["epochs", "trials", f"median {M}", f"lowest {M}"], rows), "")
-
-    r.add("## Effects of label smoothing, augmentation and width/learning-rate ratios", "")
+    r.add("### Effects of label smoothing, augmentation and width/learning-rate ratios", "")
     r.chart("effects.png", "effect plots", lambda p: C.effects(t, data.metric, data.minimize, p))
 
-    r.add("## Losses and discriminator outputs of the top trials", "")
+    r.add("### Losses and discriminator outputs of the top trials", "")
     r.chart("training.png", "training curves of the top trials", lambda p: C.training_curves(data.history, a.top, p))
 
-    r.add("## Samples of the top trials next to real images", "")
+    r.add("### Samples of the top trials next to real images", "")
     r.chart("samples.png", "sample grids", lambda p: _samples_chart(data, a, p))
 
-    r.add("## Seed baselines against the best trial", "")
+    r.add("### Seed baselines against the best trial", "")
     rows = []
     if not a.done.empty:
         for _, b in t[t["baseline"] != ""].iterrows():
@@ -443,28 +467,66 @@ def write_report(data, a: Analysis, out: Path, top_k: int) -> Report:
     r.chart("baselines.png", "seed baselines against the best trial",
             lambda p: C.baselines(rows, data.metric, data.minimize, p))
 
-    r.add("## Confirmation runs", "")
-    if a.confirm is None or a.confirm.empty:
-        r.add(f"None yet. `python -m study.confirm --study-name {data.study_name} --storage {mask_url(data.storage)} "
-              f"--tracking-uri {mask_url(data.tracking_uri)} --top 3 --seeds 5` reruns the top configurations with fresh "
-              "seeds (Lucic et al. 2018 found GAN scores to vary substantially with the random seed alone).", "")
-    else:
-        rows = []
-        for s, g in a.confirm.groupby("source", sort=False):
-            m, sd, n = V.mean_std(g["last_value"])
-            bm, bsd, _ = V.mean_std(g["best_step"])
-            rows.append([f"trial {int(s)}", n, ", ".join(str(int(x)) for x in g["seed"]), pm(m, sd),
-                         _num(g["trial_value"].iloc[0]), pm(bm, bsd), _num(g["trial_best_epoch"].iloc[0])])
-        r.add(table(["configuration", "runs", "seeds", f"final {M} (mean ± std)", f"trial's final {M}",
-                     "best epoch (mean ± std)", "trial's best epoch"], rows), "")
-        r.chart("confirm.png", "confirmation runs", lambda p: C.confirmations(a.confirm, data.metric, data.minimize, p))
-
     r.add("## Caveats", "")
     r.add(*[f"- {line}" for line in caveats(data, a)], "")
     r.add("## Browse the stores", "", "```bash",
           f"mlflow ui --backend-store-uri '{mask_url(data.tracking_uri)}'",
           f"optuna-dashboard '{mask_url(data.storage)}'", "```", "")
     return r
+
+
+def write_horizon(r: Report, data, a: Analysis) -> None:
+    from reports import charts as C
+
+    hz = a.horizon
+    if hz is None or hz.verdict is None:
+        return
+    v, M, H = hz.verdict, metric_name(data.metric), hz.horizon
+    r.add(f"## Horizon runs: every configuration to {H} epochs", "",
+          "Every evaluated epoch of every run, with steps, images seen and the re-scorings, is in "
+          "[horizon.csv](horizon.csv).", "")
+    r.chart("horizon_curves.png", f"{M} relative to each run's minimum against epoch",
+            lambda p: C.horizon_curves(hz.frame, data.metric, H, p))
+    r.chart("horizon_best.png", "best epochs and the end-minus-band contrast per run",
+            lambda p: C.horizon_runs(v.used, M, H, p))
+    rows = []
+    for source, g in v.used.groupby("source", sort=False):
+        seeds = hz.runs.loc[hz.runs["run_id"].isin(set(g["run_id"])), "seed"]
+        m, sd, _ = V.mean_std(g["best_value"])
+        rows.append([source, len(g), ", ".join(str(int(x)) for x in sorted(seeds)), pm(m, sd),
+                     float(g["best_epoch"].median()), float(g["earliest_ok"].median()), float(g["gap"].median()),
+                     float(g["contrast"].median()), int(g["collapsed"].sum())])
+    r.add(table(["configuration", "runs", "seeds", f"best {M} (mean ± std)", "best epoch (median)",
+                 "earliest within noise (median)", "band best − best (median)",
+                 "end − band (median)", "collapsed"], rows), "")
+    r.chart("horizon_samples.png", "sample grids of one horizon run along its curve",
+            lambda p: _horizon_samples(data, hz, p))
+
+
+def _horizon_samples(data, hz: Horizon, path: Path) -> Path:
+    """Grids of the run whose end is worst against its band (the one that went weirdest) at about
+    100, 300, 550 and H epochs."""
+    from PIL import Image
+
+    from reports import charts as C
+    from tracking import query
+
+    run = hz.verdict.used.sort_values("contrast", ascending=False).iloc[0]
+    steps = query.image_steps(data.client, run["run_id"], "samples")
+    if not steps:
+        raise C.NoChart("the horizon runs logged no sample grids")
+    picked = list(dict.fromkeys(min(steps, key=lambda s: (abs(s - w), s)) for w in (100, 300, 550, hz.horizon)))
+    curve = hz.frame[hz.frame["run_id"] == run["run_id"]].set_index("epoch")[data.metric]
+    panels = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for step in picked:
+            file = query.download(data.client, run["run_id"], steps[step], Path(tmp) / str(step))
+            with Image.open(file) as im:
+                panels.append((f"epoch {step}: {metric_name(data.metric)} {V.fmt(float(curve.get(step, math.nan)))}",
+                               np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)))
+    title = (f"{run['source']}, seed {_seed(hz, run['run_id'])}: the horizon run whose last {V.END_WINDOW} epochs "
+             f"are worst against its 500–600 (end − band {V.fmt(float(run['contrast']))})")
+    return C.samples(panels, None, path, title=title)
 
 
 def _samples_chart(data, a: Analysis, path: Path) -> Path:
@@ -511,11 +573,14 @@ def _metric_at(data, number: int, step: int) -> float:
     return float(v.iloc[0]) if not v.empty else math.nan
 
 
-def write(out: Path, r: Report, data) -> None:
+def write(out: Path, r: Report, data, horizon: Horizon | None = None) -> None:
     """Write report.md and trials.csv; delete files an earlier build wrote that this one did not."""
     (out / "report.md").write_text("\n".join(r.lines).rstrip() + "\n")
     data.trials.to_csv(out / "trials.csv", index=False)
     written = {"report.md", "trials.csv", *r.files}
+    if horizon is not None:
+        horizon.frame.to_csv(out / "horizon.csv", index=False)
+        written.add("horizon.csv")
     manifest = out / MANIFEST
     if manifest.exists():
         for name in manifest.read_text().split():
@@ -524,22 +589,34 @@ def write(out: Path, r: Report, data) -> None:
     manifest.write_text("\n".join(sorted(written)) + "\n")
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.top <= 0:
-        raise UserError(f"--top: must be > 0, got {args.top}")
+def build(study_name: str, storage: str | None = None, tracking_uri: str | None = None, out: Path = Path("report"),
+          top: int = 3) -> str:
+    """Build the report of a study into `out`; returns the verdict's headline."""
+    if top <= 0:
+        raise UserError(f"--top: must be > 0, got {top}")
     t0 = time.perf_counter()
     from gans.train import ensure_writable_dir
     from reports import stores
 
-    data = stores.load(args.study_name, args.storage, args.tracking_uri)
-    out = ensure_writable_dir(args.out)
-    a = analyse(data, args.top)
-    r = write_report(data, a, out, args.top)
-    write(out, r, data)
+    data = stores.load(study_name, storage, tracking_uri)
+    out = ensure_writable_dir(Path(out))
+    a = analyse(data, top)
+    r = write_report(data, a, out, top)
+    write(out, r, data, a.horizon)
     print(f"wrote {out / 'report.md'} with {len(r.files)} charts in {time.perf_counter() - t0:.1f} s"
-          + (f" ({len(r.skipped)} left out: {', '.join(r.skipped)})" if r.skipped else ""))
+          + (f" ({len(r.skipped)} left out: {', '.join(r.skipped)})" if r.skipped else ""), file=sys.stderr)
+    return headline(r)
+
+
+def headline(r: Report) -> str:
+    """The verdict's first statement."""
+    return next((line[2:] for line in r.lines if line.startswith("- ")), "no verdict")
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print(build(args.study_name, args.storage, args.tracking_uri, args.out, args.top))
     return 0
 
 

@@ -5,7 +5,6 @@ report prints in its place.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -139,64 +138,6 @@ def curves(history_long, trials, metric: str, minimize: bool, top: Sequence[int]
     return _save(fig, path)
 
 
-def best_epochs(best: Sequence[int], estimate: V.Estimate | None, max_epoch: int, path: Path) -> Path:
-    """Histogram and ECDF of the completed trials' best epochs, with the median and its CI."""
-    if len(best) == 0:
-        raise NoChart("no completed trial has a best epoch")
-    plt, sns = _plt()
-    best = np.sort(np.asarray(best, dtype=float))
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10.5, 4.2))
-    discrete = max_epoch <= 40
-    sns.histplot(best, ax=ax1, discrete=discrete, bins="auto" if not discrete else None, color="#1f77b4")
-    # Drawn by hand so the curve runs on to the longest run instead of stopping at the last best epoch.
-    xs = np.concatenate([[0], best, [max_epoch + 1]])
-    ys = np.concatenate([[0], np.arange(1, best.size + 1) / best.size, [1]])
-    ax2.step(xs, ys, where="post", color="#1f77b4", lw=2.5, label="ECDF", zorder=3)
-    for ax in (ax1, ax2):
-        if estimate is not None:
-            ax.axvline(estimate.value, color="#d62728", lw=1.5, ls="--", zorder=2,
-                       label=f"median {V.fmt(estimate.value)}")
-            if estimate.has_ci:
-                lo, hi = estimate.low, estimate.high
-                pad = 0.15 if discrete and lo == hi else 0
-                ax.axvspan(lo - pad, hi + pad, color="#d62728", alpha=0.15, zorder=1,
-                           label=f"95% CI of the median {V.fmt(lo)}–{V.fmt(hi)}")
-        b0, b1 = V.FOLKLORE_BAND
-        if max_epoch >= b0:
-            ax.axvspan(b0, b1, color="#2ca02c", alpha=0.12, label="folklore: 500–600")
-        ax.set_xlim(0.5 if discrete else 0, max_epoch + (0.5 if discrete else max_epoch * 0.02))
-        if discrete:
-            ax.set_xticks(range(1, max_epoch + 1))
-        ax.set_xlabel("best epoch (lowest metric)")
-        ax.legend(fontsize=8, loc="center right" if ax is ax2 else "upper left")
-    note = "" if max_epoch >= V.FOLKLORE_BAND[0] else f"; longest run {max_epoch} epochs, 500–600 out of reach"
-    ax1.set(ylabel="completed trials", title=f"Best epoch of {len(best)} completed trials{note}")
-    ax2.set(ylabel="share of trials, best epoch ≤ x", ylim=(0, 1.04), title="ECDF of the best epoch")
-    ax1.title.set_fontsize(9)
-    return _save(fig, path)
-
-
-def buckets(frame, metric: str, minimize: bool, width: int, max_epoch: int, path: Path) -> Path:
-    """Box plots of the metric by epoch bucket; `frame` holds one row per trial and bucket
-    (columns bucket, label, value)."""
-    if frame.empty:
-        raise NoChart(f"no {metric} values at evaluated epochs")
-    plt, sns = _plt()
-    order = [lab for _, lab in sorted(set(zip(frame["bucket"], frame["label"])))]
-    fig, ax = plt.subplots(figsize=(max(7.5, 0.75 * len(order) + 2.5), 4.5))
-    sns.boxplot(data=frame, x="label", y="value", order=order, ax=ax, color="#aec7e8", fliersize=0)
-    sns.stripplot(data=frame, x="label", y="value", order=order, ax=ax, color="0.25", size=3, jitter=0.15)
-    _log_if_wide(ax, frame["value"])
-    name = METRIC_LABELS.get(metric, metric)
-    title = (f"{name} by epoch bucket (100-epoch buckets)" if width == 100 else
-             f"{name} by epoch bucket ({width}-epoch buckets: the longest run has {max_epoch} epochs,\n"
-             "too few for 100-epoch buckets, so buckets are about a tenth of it)")
-    ax.set(xlabel="epochs", ylabel=f"{metric_label(metric, minimize)}\n(each trial's mean in the bucket)",
-           title=title)
-    ax.title.set_fontsize(9)
-    return _save(fig, path)
-
-
 def _text_panel(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=9, transform=ax.transAxes)
     ax.set_xticks([])
@@ -306,15 +247,17 @@ def training_curves(history_long, top: Sequence[int], path: Path) -> Path:
     return _save(fig, path)
 
 
-def samples(panels: Sequence[tuple[str, Any]], real: tuple[str, Any], path: Path) -> Path:
-    """Sample grids (uint8 H x W x C arrays) side by side, the real images last; an entry whose image
-    is a string shows that text instead."""
+def samples(panels: Sequence[tuple[str, Any]], real: tuple[str, Any] | None, path: Path,
+            title: str = "Generated samples of the top trials (fixed noise, at each trial's best epoch) next to "
+                         "real images") -> Path:
+    """Sample grids (uint8 H x W x C arrays) side by side, the real images last (when given); an
+    entry whose image is a string shows that text instead."""
     if not panels:
         raise NoChart("no top trial logged a sample grid")
     plt, sns = _plt()
-    items = [*panels, real]
-    fig, axes = plt.subplots(1, len(items), figsize=(3.3 * len(items), 3.7))
-    for ax, (title, img) in zip(np.atleast_1d(axes), items):
+    items = [*panels, *([real] if real is not None else [])]
+    fig, axes = plt.subplots(1, len(items), figsize=(max(6.0, 3.3 * len(items)), 3.7))
+    for ax, (label, img) in zip(np.atleast_1d(axes), items):
         ax.grid(False)
         if isinstance(img, str):
             _text_panel(ax, img)
@@ -325,9 +268,8 @@ def samples(panels: Sequence[tuple[str, Any]], real: tuple[str, Any], path: Path
             ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-        ax.set_title(title, fontsize=9)
-    fig.suptitle("Generated samples of the top trials (fixed noise, at each trial's best epoch) next to real images",
-                 fontsize=10)
+        ax.set_title(label, fontsize=9)
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
@@ -352,39 +294,54 @@ def baselines(rows, metric: str, minimize: bool, path: Path) -> Path:
     return _save(fig, path)
 
 
-def confirmations(summary, metric: str, minimize: bool, path: Path) -> Path:
-    """Per confirmed configuration: each seed's final metric and best epoch, mean ± std, and the
-    original trial's values. `summary` holds source, seed, last_value, best_step, and
-    trial_value, trial_best_epoch for the original."""
-    if summary.empty:
-        raise NoChart("no finished confirmation runs")
+def horizon_curves(frame, metric: str, horizon: int, path: Path) -> Path:
+    """Every horizon run's metric relative to its own minimum against epoch (one colour per
+    configuration), the folklore band shaded: where each curve bottoms out and how it ends."""
+    f = frame[frame[metric].notna()]
+    if f.empty:
+        raise NoChart(f"no horizon run logged {metric}")
     plt, sns = _plt()
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
-    sources = list(dict.fromkeys(summary["source"]))  # in the caller's order (best trial first)
-    summary = summary.assign(config=summary["source"].map(lambda s: f"trial {s}"))
-    order = [f"trial {s}" for s in sources]
-    for ax, col, orig, ylabel in ((ax1, "last_value", "trial_value", f"final {metric_label(metric, minimize)}"),
-                                  (ax2, "best_step", "trial_best_epoch", "best epoch")):
-        sns.stripplot(data=summary, x="config", y=col, order=order, ax=ax, color="0.35", size=5, jitter=0.1)
-        ax.scatter([], [], color="0.35", s=25, label="confirmation run (one seed each)")
-        for i, s in enumerate(sources):
-            vals = summary.loc[summary["source"] == s, col].astype(float)
-            m, sd, n = V.mean_std(vals)
-            ax.errorbar(i + 0.25, m, yerr=0 if not math.isfinite(sd) else sd, fmt="s", color="#d62728", capsize=5,
-                        label="mean ± std over seeds" if i == 0 else None)
-            o = summary.loc[summary["source"] == s, orig].iloc[0]
-            if o is not None and np.isfinite(float(o)):
-                ax.scatter(i - 0.25, float(o), marker="D", color="#1f77b4", s=40, zorder=4,
-                           label="original trial" if i == 0 else None)
-        ax.set(xlabel="configuration (source trial)", ylabel=ylabel)
-        ax.legend(fontsize=7, loc="best")
-    from matplotlib.ticker import MaxNLocator
-
-    ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
-    lo, hi = ax2.get_ylim()
-    if hi - lo < 2:  # all seeds peaked at (nearly) one epoch: keep whole-epoch ticks around it
-        mid = round((lo + hi) / 2)
-        ax2.set_ylim(mid - 1.5, mid + 1.5)
-    ax1.set_title(f"Final {METRIC_LABELS.get(metric, metric)} with fresh seeds")
-    ax2.set_title("Best epoch with fresh seeds")
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    lows = f.groupby("run_id")[metric].transform("min")
+    ratio = bool((lows > 0).all())
+    f = f.assign(rel=f[metric] / lows if ratio else f[metric] - lows)
+    sources = list(dict.fromkeys(f["source"]))
+    palette = dict(zip(sources, sns.color_palette("tab10", len(sources))))
+    for (source, run_id), g in f.groupby(["source", "run_id"], sort=False):
+        ax.plot(g["epoch"], g["rel"], color=palette[source], lw=1.1, alpha=0.8)
+    for source in sources:
+        ax.plot([], [], color=palette[source], lw=2, label=source)
+    b0, b1 = V.FOLKLORE_BAND
+    ax.axvspan(b0, b1, color="#2ca02c", alpha=0.15, label="folklore: 500–600")
+    ax.axvspan(horizon - V.END_WINDOW, horizon, color="#d62728", alpha=0.08, label=f"last {V.END_WINDOW} epochs")
+    ax.axhline(1.0 if ratio else 0.0, color="0.3", lw=0.8, ls=":")
+    _log_if_wide(ax, f["rel"])
+    name = METRIC_LABELS.get(metric, metric)
+    ax.set(xlabel="epoch", xlim=(0, horizon * 1.01),
+           ylabel=f"{name} / the run's own minimum" if ratio else f"{name} − the run's own minimum",
+           title=f"{f['run_id'].nunique()} horizon runs to {horizon} epochs, one line per seed")
+    ax.legend(fontsize=7, loc="upper right")
     return _save(fig, path)
+
+
+def horizon_runs(runs, metric_label_: str, horizon: int, path: Path) -> Path:
+    """Per configuration: each run's best epoch (and earliest epoch within noise of it), and each run's
+    end-minus-band contrast. `runs` holds source, best_epoch, earliest_ok, contrast."""
+    if runs.empty:
+        raise NoChart("no horizon run reached the horizon")
+    plt, sns = _plt()
+    order = list(dict.fromkeys(runs["source"]))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 0.5 * len(order) + 3.2), sharey=True)
+    long = runs.melt(id_vars=["source"], value_vars=["best_epoch", "earliest_ok"], var_name="what", value_name="epoch")
+    long["what"] = long["what"].map({"best_epoch": "best epoch", "earliest_ok": "earliest within noise of the best"})
+    sns.stripplot(data=long, x="epoch", y="source", hue="what", order=order, ax=ax1, dodge=True, size=6,
+                  palette=["#d62728", "#1f77b4"])
+    ax1.axvspan(*V.FOLKLORE_BAND, color="#2ca02c", alpha=0.15)
+    ax1.set(xlim=(0, horizon * 1.02), xlabel="epoch", ylabel="", title="Where each run bottoms out (band: 500–600)")
+    ax1.legend(fontsize=7, loc="lower left")
+    sns.stripplot(data=runs, x="contrast", y="source", order=order, ax=ax2, color="0.25", size=6)
+    ax2.axvline(0, color="0.3", lw=1, ls=":")
+    ax2.set(xlabel=f"mean {metric_label_} over the last {V.END_WINDOW} epochs − mean over 500–600\n"
+                   f"(> 0: worse at {horizon})", ylabel="", title=f"Does {horizon} go weird? One dot per run")
+    return _save(fig, path)
+

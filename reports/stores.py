@@ -40,9 +40,11 @@ class StudyData:
     history: Any
     """long DataFrame of the trial runs' MLflow metrics: number, run_id, key, step, value"""
     confirm: Any
-    """DataFrame, one row per confirmation run: run_id, source, seed, status, and config fields"""
+    """DataFrame, one row per horizon run (role=confirm): run_id, source (trial number), baseline,
+    horizon, steps_per_epoch, seed, status, reason, and config fields"""
     confirm_history: Any
-    """long DataFrame of the confirmation runs' metric histories: run_id, key, step, value"""
+    """long DataFrame of the horizon runs' metric histories (fid, kid, is and their re-scorings
+    `<metric>_resample_<k>`): run_id, key, step, value"""
     searched: list[str] = field(default_factory=list)
     client: Any = None
     experiment_id: str | None = None
@@ -62,7 +64,7 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     import pandas as pd
 
     from tracking import query
-    from tracking.mlflow_log import ROLE, TRIAL_NUMBER, resolve_tracking_uri
+    from tracking.mlflow_log import BASELINE, REASON, ROLE, TRIAL_NUMBER, resolve_tracking_uri
 
     from study.existing import load_existing_study
 
@@ -131,14 +133,27 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     number_of = dict(zip(trials["run_id"], trials["number"]))
     history.insert(0, "number", history["run_id"].map(number_of).astype("Int64"))
 
+    def tag(r, key):
+        v = r.get(f"tag.{key}")
+        return v if isinstance(v, str) else ""
+
     confirm = pd.DataFrame([{
         "run_id": r["run_id"],
         "source": int(r[f"tag.{TRIAL_NUMBER}"]) if pd.notna(r.get(f"tag.{TRIAL_NUMBER}")) else None,
+        "baseline": tag(r, BASELINE),
+        "horizon": int(tag(r, "horizon")) if tag(r, "horizon") else None,
+        "steps_per_epoch": int(tag(r, "steps_per_epoch")) if tag(r, "steps_per_epoch") else None,
         "seed": _run_config(r).get("seed"),
         "status": r["status"],
+        "reason": tag(r, REASON),
         **{k: v for k, v in _run_config(r).items() if k != "seed"},
-    } for _, r in confirm_runs.iterrows()], columns=["run_id", "source", "seed", "status"] if confirm_runs.empty else None)
-    confirm_history = query.metric_histories(client, list(confirm["run_id"]), [metric])
+    } for _, r in confirm_runs.iterrows()],
+        columns=["run_id", "source", "baseline", "horizon", "steps_per_epoch", "seed", "status", "reason"]
+        if confirm_runs.empty else None)
+    # Every quality metric and its re-scorings on fresh sample sets (`fid_resample_1`, ...).
+    logged = {c[len("metric."):] for c in confirm_runs.columns if c.startswith("metric.")}
+    confirm_keys = [k for k in logged if k.split("_resample_")[0] in METRIC_KEYS]
+    confirm_history = query.metric_histories(client, list(confirm["run_id"]), sorted(confirm_keys))
     return StudyData(study=study, study_name=study_name, storage=url, tracking_uri=uri, metric=metric,
                      minimize=minimize, trials=trials, history=history, confirm=confirm,
                      confirm_history=confirm_history, searched=searched, client=client,

@@ -226,7 +226,8 @@ def section_trials(args, device: torch.device) -> dict[str, Any]:
              "--ngf", "64", "--ndf", "64", "--augment", "jitter-blur", "--metrics", "fid,kid",
              "--extractor", "domain", "--domain-data", str(Path(args.data_root) / "pets"),
              "--num-samples", str(samples), "--device", str(device), "--precision", args.precision,
-             "--sampler", "random", "--pruner", "none", "--no-progress"]
+             "--sampler", "random", "--pruner", "none", "--no-progress",
+             "--confirm-top", "0", "--no-report"]  # the seeds' loop ran trials only: compare like with like
 
     def study(workers: int, n: int, folder: Path) -> float:
         cmd = [sys.executable, "-m", "study.run", *flags, "--trials", str(n), "--workers", str(workers),

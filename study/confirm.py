@@ -1,37 +1,57 @@
-"""`python -m study.confirm`: rerun a study's top configurations with fresh seeds (Lucic et al. 2018
-found GAN scores to vary substantially with the random seed alone, so one run per configuration can
-rank noise).
+"""`python -m study.confirm`: horizon runs. Retrains a study's top configurations and every seed
+baseline of the study with fresh seeds, all to the same horizon (epoch budget) on one evaluation
+grid, without pruning: the runs the epochs verdict is read from.
 
-Each rerun trains the trial's full config (read back from its MLflow run) with a seed no run of that
-configuration has used, through `study.objective.train_and_log` without pruning, and is logged as an
-MLflow run of the study tagged `role=confirm`, `trial_number=<source trial>` and `seed`. `--seeds N`
-is the number of finished confirmation runs each configuration should hold: running the command
-again continues where it stopped instead of piling up runs.
+A search trial's best epoch can never exceed its sampled budget, so budget-truncated curves cannot
+say where a GAN's metric bottoms out. A constant-learning-rate run to H epochs contains every
+shorter run of the same seed, so horizon runs see the whole curve. Each run is an MLflow run of the
+study tagged `role=confirm`, `horizon=H`, `trial_number=<source trial>`, `baseline` and `seed`;
+after training, the generators of its best and last epochs are scored again on fresh sample sets
+(`<metric>_resample_<k>`) so the report knows the evaluation's own noise. `--seeds N` is the number
+of finished runs each configuration should hold at that horizon: running the command again
+continues where it stopped. Lucic et al. (2018) found GAN scores to vary substantially with the
+seed alone, hence several seeds per configuration.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from gans.cli import main_guard, mask_url
-from gans.config import UserError
+from gans.config import TrainConfig, UserError
 
 ROLE_CONFIRM = "confirm"
 COUNTED = ("FINISHED", "FAILED")
+HORIZON = "horizon"
+MIN_HORIZON = 1000
+DEFAULT_EVAL_EVERY = 25
+RESCORE_SETS = 2
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m study.confirm", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    p.add_argument("--study-name", required=True, help="the study whose top trials are rerun")
+    p.add_argument("--study-name", required=True, help="the study whose top trials and baselines are rerun")
     p.add_argument("--storage", metavar="URL", help="Optuna storage of the study (default: sqlite:///optuna.db)")
     p.add_argument("--tracking-uri", metavar="URI",
                    help="MLflow tracking URI (default: the one the study recorded, else sqlite:///mlflow.db)")
     p.add_argument("--top", type=int, default=3, help="how many of the best completed trials to rerun (default: 3)")
-    p.add_argument("--seeds", type=int, default=5,
-                   help="finished confirmation runs each configuration should hold (default: 5)")
+    p.add_argument("--seeds", type=int, default=3,
+                   help="finished horizon runs each configuration should hold (default: 3)")
+    p.add_argument("--epochs", type=int, metavar="H",
+                   help=f"the horizon: epochs of every run (default: the study's, at least {MIN_HORIZON} and at "
+                        "least the longest budget its space allowed)")
+    p.add_argument("--eval-every", type=int, metavar="E",
+                   help=f"evaluation grid in epochs, the same for every run (default: the study's, else "
+                        f"{DEFAULT_EVAL_EVERY})")
+    p.add_argument("--rescore-sets", type=int, default=RESCORE_SETS,
+                   help=f"fresh sample sets scoring the best and last epochs again (default: {RESCORE_SETS})")
+    p.add_argument("--workers", type=int, default=1, help="runs trained at once, in separate processes (default: 1)")
     p.add_argument("--checkpoints", metavar="DIR",
                    help="working folder of the runs' best checkpoints (default: the study's)")
     p.add_argument("--device", help="override the trials' --device (auto | cpu | cuda | cuda:N)")
@@ -57,79 +77,199 @@ def top_trials(study, k: int):
     return sorted(done, key=lambda t: (-t.value if reverse else t.value, t.number))[:k]
 
 
-@main_guard
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.top <= 0:
-        raise UserError(f"--top: must be > 0, got {args.top}")
-    if args.seeds <= 0:
-        raise UserError(f"--seeds: must be > 0, got {args.seeds}")
+def default_horizon(study) -> int:
+    """The horizon a study's runs go to: the one it recorded, else at least `MIN_HORIZON` epochs and
+    at least the longest epoch budget any of its trials had."""
+    if "horizon" in study.user_attrs:
+        return int(study.user_attrs["horizon"])
+    budgets = [int(t.params.get("epochs", 0)) for t in study.get_trials(deepcopy=False)]
+    return max([MIN_HORIZON, *budgets])
 
+
+@dataclass(frozen=True)
+class Job:
+    """One horizon run to train."""
+
+    number: int
+    """the source trial"""
+    baseline: str
+    config: TrainConfig
+    horizon: int
+
+    @property
+    def name(self) -> str:
+        return f"horizon-trial-{self.number:03d}-seed-{self.config.seed}"
+
+
+def plan(study, runs, *, top: int, seeds: int, horizon: int, eval_every: int, device: str | None,
+         tracking_uri: str, log: Callable[[str], None]) -> list[Job]:
+    """The runs still to train: for each source (the `top` best completed trials, then every seed
+    baseline of the study), `seeds` minus the runs that already finished at this horizon, each with a
+    seed no run of that configuration has used."""
     import pandas as pd
 
-    from study.existing import load_existing_study
-    from study.objective import trial_dir, trial_name, train_and_log
     from tracking import mlflow_log as ml
     from tracking import query
 
-    study, storage = load_existing_study(args.study_name, args.storage)
-    attrs = study.user_attrs
-    metric = attrs.get("metric", "fid")
-    client = query.open_client(args.tracking_uri or attrs.get("tracking_uri") or ml.DEFAULT_TRACKING_URI)
-    experiment_id = query.study_experiment_id(client, args.study_name, attrs.get("mlflow_experiment_id"))
-    if experiment_id is None:
-        raise UserError(f"--tracking-uri {mask_url(client.tracking_uri)}: no MLflow experiment named {args.study_name!r}")
-    top = top_trials(study, args.top)
-    if not top:
-        raise UserError(f"--study-name {args.study_name}: the study has no completed trial to confirm")
-
-    runs = query.study_runs(client, experiment_id, args.study_name)
+    sources = list(top_trials(study, top))
+    numbers = {t.number for t in sources}
+    for t in study.get_trials(deepcopy=False):
+        if t.user_attrs.get("baseline") and t.number not in numbers and "retry_of" not in t.user_attrs:
+            sources.append(t)
+            numbers.add(t.number)
+    if not sources:
+        raise UserError(f"--study-name {study.study_name}: the study has no completed trial and no baseline to rerun")
     role = runs.get(f"tag.{ml.ROLE}", pd.Series(index=runs.index, dtype=object))
     number = runs.get(f"tag.{ml.TRIAL_NUMBER}", pd.Series(index=runs.index, dtype="Int64"))
+    at = runs.get(f"tag.{HORIZON}", pd.Series(index=runs.index, dtype=object))
+    jobs = []
+    for t in sources:
+        # A retried trial's run is its retry's; the config of the latest run of that number is the trial's.
+        run_id = t.user_attrs.get("mlflow_run_id")
+        source = runs[runs["run_id"] == run_id] if run_id else runs.iloc[0:0]
+        if source.empty:
+            source = runs[(role == "trial") & (number == t.number)]
+        if source.empty:
+            log(f"trial {t.number}: no MLflow run to read its config from in {mask_url(tracking_uri)}; skipped")
+            continue
+        params = {k[len("param."):]: v for k, v in source.iloc[-1].items()
+                  if k.startswith("param.") and isinstance(v, str)}
+        config = query.config_from_params(params).replace(epochs=horizon, eval_every=eval_every)
+        if device:
+            config = config.replace(device=device)
+        mine = runs[(role == ROLE_CONFIRM) & (number == t.number)]
+        used = {config.seed} | {int(s) for s in mine.get("param.seed", pd.Series(dtype=object)).dropna()}
+        here = mine[at.loc[mine.index].astype(str) == str(horizon)] if not mine.empty else mine
+        have = int(here["status"].isin(COUNTED).sum()) if not here.empty else 0
+        baseline = t.user_attrs.get("baseline") or ""
+        todo = max(0, seeds - have)
+        jobs += [Job(t.number, baseline, config.replace(seed=s), horizon) for s in fresh_seeds(used, todo)]
+        what = f"trial {t.number}" + (f" (baseline {baseline})" if baseline else "")
+        log(f"{what}: {have} horizon runs to {horizon} epochs, {todo} to go")
+    return jobs
+
+
+@dataclass(frozen=True)
+class Where:
+    """What every horizon run of one study logs to (picklable for worker processes)."""
+
+    study_name: str
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str | None
+    metric: str
+    checkpoints: str
+    rescore_sets: int
+    threads: int = 0
+
+
+def train_job(where: Where, job: Job) -> tuple[Job, str, str, float]:
+    """Train one horizon run; (job, outcome line, state, seconds)."""
+    from study.objective import train_and_log
+    from tracking import mlflow_log as ml
+
+    t0 = time.perf_counter()
+    if where.threads:
+        import torch
+
+        torch.set_num_threads(where.threads)
+    client = ml.connect(where.tracking_uri)
+    logger = ml.RunLogger(client, where.experiment_id, job.name, parent_run_id=where.parent_run_id,
+                          tags={ml.ROLE: ROLE_CONFIRM, ml.STUDY_NAME: where.study_name, ml.TRIAL_NUMBER: job.number,
+                                ml.BASELINE: job.baseline, "seed": job.config.seed, "metric": where.metric,
+                                HORIZON: job.horizon})
+    from gans.cli import safe_name
+
+    ckpt = Path(where.checkpoints) / safe_name(where.study_name) / job.name / "best.pt"
+    outcome = train_and_log(job.config, metric=where.metric, logger=logger, checkpoint=ckpt,
+                            rescore_sets=where.rescore_sets)
+    took = time.perf_counter() - t0
+    if ckpt.parent.is_dir() and not any(ckpt.parent.iterdir()):
+        ckpt.parent.rmdir()
+    if outcome.state == "complete":
+        line = (f"final {where.metric} {outcome.value:.4g}, best {outcome.best_value:.4g} at epoch "
+                f"{outcome.best_epoch}")
+    else:
+        line = f"{outcome.state}: {outcome.reason}"
+    return job, line, outcome.state, took
+
+
+def _pool_job(arg):
+    return train_job(*arg)
+
+
+def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str | None = None, *, top: int = 3,
+                seeds: int = 3, epochs: int | None = None, eval_every: int | None = None, workers: int = 1,
+                device: str | None = None, checkpoints: str | None = None, rescore_sets: int = RESCORE_SETS,
+                log: Callable[[str], None] | None = None) -> int:
+    """Train the horizon runs the study still lacks; returns how many were trained."""
+    for flag_name, v, low in (("--top", top, 0), ("--seeds", seeds, 0), ("--workers", workers, 0),
+                              ("--rescore-sets", rescore_sets, -1)):
+        if v <= low:
+            raise UserError(f"{flag_name}: must be > {low}, got {v}")
+    log = log or (lambda line: print(line, file=sys.stderr))
+
+    from study.existing import load_existing_study
+    from tracking import mlflow_log as ml
+    from tracking import query
+
+    study, storage = load_existing_study(study_name, storage)
+    attrs = study.user_attrs
+    metric = attrs.get("metric", "fid")
+    horizon = epochs or default_horizon(study)
+    grid = eval_every or int(attrs.get("horizon_eval_every", DEFAULT_EVAL_EVERY))
+    if horizon <= 0 or grid <= 0:
+        raise UserError(f"--epochs/--eval-every: must be > 0, got {horizon} and {grid}")
+    client = query.open_client(tracking_uri or attrs.get("tracking_uri") or ml.DEFAULT_TRACKING_URI)
+    experiment_id = query.study_experiment_id(client, study_name, attrs.get("mlflow_experiment_id"))
+    if experiment_id is None:
+        raise UserError(f"--tracking-uri {mask_url(client.tracking_uri)}: no MLflow experiment named {study_name!r}")
+    runs = query.study_runs(client, experiment_id, study_name)
     parent = attrs.get("mlflow_parent_run_id")
     if parent is not None and parent not in set(runs["run_id"]):
         parent = None  # recorded in another tracking store: log the runs unnested
-    checkpoints = Path(args.checkpoints or attrs.get("checkpoints") or "checkpoints").resolve()
+    jobs = plan(study, runs, top=top, seeds=seeds, horizon=horizon, eval_every=grid, device=device,
+                tracking_uri=client.tracking_uri, log=log)
+    workers = min(workers, len(jobs)) or 1
+    where = Where(study_name, client.tracking_uri, experiment_id, parent, metric,
+                  str(Path(checkpoints or attrs.get("checkpoints") or "checkpoints").resolve()), rescore_sets,
+                  threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0)
+    if jobs:
+        from gans.metrics import build_evaluator
 
-    plan = []
-    for t in top:
-        source = runs[(role == "trial") & (number == t.number)]
-        if source.empty:
-            raise UserError(f"--tracking-uri {mask_url(client.tracking_uri)}: trial {t.number} of {args.study_name!r} has "
-                            "no MLflow run to read its config from")
-        params = {k[len("param."):]: v for k, v in source.iloc[-1].items()
-                  if k.startswith("param.") and isinstance(v, str)}
-        config = query.config_from_params(params)
-        if args.device:
-            config = config.replace(device=args.device)
-        mine = runs[(role == ROLE_CONFIRM) & (number == t.number)]
-        used = {config.seed} | {int(s) for s in mine.get("param.seed", pd.Series(dtype=object)).dropna()}
-        have = int(mine["status"].isin(COUNTED).sum()) if not mine.empty else 0
-        for seed in fresh_seeds(used, max(0, args.seeds - have)):
-            plan.append((t, config.replace(seed=seed)))
-        print(f"trial {t.number} ({metric} {t.value:.4g}): {have} confirmation runs, "
-              f"{max(0, args.seeds - have)} to go", file=sys.stderr)
+        # Train (domain) or locate the extractor once before any worker does: one set of weights.
+        build_evaluator(jobs[0].config)
+    done = 0
 
-    for i, (t, config) in enumerate(plan, 1):
-        t0 = time.perf_counter()
-        logger = ml.RunLogger(client, experiment_id, f"confirm-{trial_name(t.number)}-seed-{config.seed}",
-                              parent_run_id=parent,
-                              tags={ml.ROLE: ROLE_CONFIRM, ml.STUDY_NAME: args.study_name,
-                                    ml.TRIAL_NUMBER: t.number, ml.BASELINE: t.user_attrs.get("baseline") or "",
-                                    "seed": config.seed, "metric": metric})
-        ckpt = trial_dir(checkpoints, args.study_name, t.number).with_name(
-            f"confirm-{trial_name(t.number)}-seed-{config.seed}") / "best.pt"
-        outcome = train_and_log(config, metric=metric, logger=logger, checkpoint=ckpt)
-        took = time.perf_counter() - t0
-        if outcome.state == "complete":
-            print(f"[{i}/{len(plan)}] trial {t.number} seed {config.seed}: final {metric} {outcome.value:.4g}, "
-                  f"best {outcome.best_value:.4g} at epoch {outcome.best_epoch} ({took:.0f} s)", file=sys.stderr)
-        else:
-            print(f"[{i}/{len(plan)}] trial {t.number} seed {config.seed}: {outcome.state}: {outcome.reason} "
-                  f"({took:.0f} s)", file=sys.stderr)
-    print(f"confirmation runs are in MLflow experiment {args.study_name!r} ({mask_url(client.tracking_uri)}); "
-          f"report: python -m reports.build --study-name {args.study_name} --storage {mask_url(storage)} "
-          f"--tracking-uri {mask_url(client.tracking_uri)} --out report")
+    def report(result) -> None:
+        nonlocal done
+        job, line, _, took = result
+        done += 1
+        log(f"[{done}/{len(jobs)}] horizon run trial {job.number} seed {job.config.seed}: {line} ({took:.0f} s)")
+
+    if workers == 1:
+        for job in jobs:
+            report(train_job(where, job))
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(workers) as pool:
+            for result in pool.imap_unordered(_pool_job, [(where, job) for job in jobs]):
+                report(result)
+    return len(jobs)
+
+
+@main_guard
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from study.existing import load_existing_study
+
+    run_horizon(args.study_name, args.storage, args.tracking_uri, top=args.top, seeds=args.seeds,
+                epochs=args.epochs, eval_every=args.eval_every, workers=args.workers, device=args.device,
+                checkpoints=args.checkpoints, rescore_sets=args.rescore_sets)
+    _, storage = load_existing_study(args.study_name, args.storage)
+    print(f"horizon runs are in MLflow experiment {args.study_name!r}; report: python -m reports.build "
+          f"--study-name {args.study_name} --storage {mask_url(storage)} --out report-{args.study_name}")
     return 0
 
 

@@ -16,28 +16,43 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-class StudyProgress:
-    """Rich progress bars for one study run; usable as a context manager."""
+def _si(x: float) -> str:
+    """A rate in 3-4 characters: 950, 3.1k, 19k."""
+    if x >= 10_000:
+        return f"{x / 1000:.0f}k"
+    if x >= 1000:
+        return f"{x / 1000:.1f}k"
+    return f"{x:.0f}"
 
-    def __init__(self, study_name: str, target: int, metric: str, *, enabled: bool = True):
+
+class StudyProgress:
+    """Rich progress bars for one study run; usable as a context manager. Both bars fit 80 columns:
+    the study bar shows trials finished of the target, done/pruned/failed, the best value so far and
+    the ETA; the trial bar advances with every optimizer step and shows the epoch of its budget and
+    images/s."""
+
+    REFRESH_S = 0.2  # the trial bar is redrawn at most this often, however fast the steps come
+
+    def __init__(self, study_name: str, target: int, metric: str, *, enabled: bool = True, console=None):
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.metric = metric
-        self.console = Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False)
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn(),
-            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+            TextColumn("{task.description}", style="bold"), BarColumn(bar_width=14),
+            TextColumn("{task.fields[info]}"), TextColumn("eta"), TimeRemainingColumn(compact=True),
             # Off a terminal (CI logs, pipes) the bars would print as garbled lines; the per-trial
             # lines carry the same news.
             console=self.console, disable=not (enabled and self.console.is_terminal), transient=False,
         )
+        self.target = target
         self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
         self.best: float | None = None
         self.seen: set[int] = set()
-        self.study_task = self.progress.add_task(f"study {study_name}", total=target, info="")
+        self.study_task = self.progress.add_task("study", total=target, info="")
         self.trial_task = None
+        self._trial: dict = {}
 
     def __enter__(self) -> "StudyProgress":
         self.progress.start()
@@ -48,8 +63,9 @@ class StudyProgress:
 
     def _study_info(self) -> str:
         c = self.counts
-        best = f"best {self.metric} {_fmt(self.best)}" if self.best is not None else f"best {self.metric} -"
-        return f"{c['COMPLETE']} done, {c['PRUNED']} pruned, {c['FAIL']} failed, {best}"
+        best = _fmt(self.best) if self.best is not None else "-"
+        return (f"{sum(c.values())}/{self.target}: {c['COMPLETE']} ok {c['PRUNED']} pruned {c['FAIL']} failed, "
+                f"best {self.metric} {best}")
 
     def sync(self, trials: Iterable) -> None:
         """Count finished trials (FrozenTrial objects) already in the study; print none of them."""
@@ -73,19 +89,34 @@ class StudyProgress:
 
     # -------------------------------------------------- per trial
 
-    def trial_started(self, number: int, epochs: int, baseline: str = "") -> None:
-        label = f"trial {number:03d}" + (f" ({baseline})" if baseline else "")
+    def trial_started(self, number: int, config, baseline: str = "") -> None:
+        import time
+
         if self.trial_task is not None:
             self.progress.remove_task(self.trial_task)
-        self.trial_task = self.progress.add_task(label, total=epochs, info="")
+        self._trial = {"epochs": config.epochs, "batch": config.batch_size, "t0": time.perf_counter(), "shown": 0.0,
+                       "first": None}
+        # The total is in optimizer steps, known at the first step; until then, in epochs.
+        self.trial_task = self.progress.add_task(f"trial {number:03d}" + ("*" if baseline else ""),
+                                                 total=config.epochs, info=f"ep 0/{config.epochs}")
 
-    def epoch(self, record: dict) -> None:
+    def step(self, epoch: int, step: int, steps_per_epoch: int) -> None:
+        """After every optimizer step of the running trial (a host-side count)."""
+        import time
+
         if self.trial_task is None:
             return
-        info = f"loss_d {record['loss_d']:.3f} loss_g {record['loss_g']:.3f}"
-        if record.get(self.metric) is not None:
-            info += f" {self.metric} {_fmt(record[self.metric])}"
-        self.progress.update(self.trial_task, completed=record["epoch"], info=info)
+        now = time.perf_counter()
+        tr = self._trial
+        done = (epoch - 1) * steps_per_epoch + step
+        if tr["first"] is None:  # a resumed trial starts past epoch 1: measure speed from here
+            tr["first"], tr["t0"] = done - 1, now
+        if now - tr["shown"] < self.REFRESH_S and step != steps_per_epoch:
+            return
+        tr["shown"] = now
+        rate = (done - tr["first"]) * tr["batch"] / max(now - tr["t0"], 1e-9)
+        self.progress.update(self.trial_task, total=tr["epochs"] * steps_per_epoch, completed=done,
+                             info=f"ep {epoch}/{tr['epochs']} {_si(rate)} img/s")
 
     def trial_ended(self) -> None:
         if self.trial_task is not None:

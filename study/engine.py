@@ -30,8 +30,8 @@ from typing import Callable
 from urllib.parse import unquote
 
 from gans.cli import mask_text, mask_url
-from gans.config import UserError
-from study.objective import Objective, TrialContext, TrialFailed, trial_dir
+from gans.config import UserError, first_line
+from study.objective import Contended, Objective, TrialContext, TrialFailed, trial_dir
 
 # A trial whose process has not written a heartbeat for GRACE_S seconds is taken for dead.
 HEARTBEAT_S = int(os.environ.get("GAN_STUDY_HEARTBEAT_S", 10))
@@ -63,6 +63,11 @@ class StudySettings:
     max_resource: int = 1
     """most epochs a trial can run (Hyperband's maximum resource)"""
     workers: int = 1
+    prune_warmup: int = 0
+    """epochs before which no trial is pruned (a GAN's early FID says little about its later one)"""
+    horizon: int = 1000
+    """epochs of the horizon runs after the search"""
+    horizon_eval_every: int = 25
 
 
 # ---------------------------------------------------------------- samplers and pruners
@@ -104,13 +109,13 @@ def _gp(seed):
 def _median(s: StudySettings):
     import optuna
 
-    return optuna.pruners.MedianPruner(n_startup_trials=s.pruner_startup, n_warmup_steps=0)
+    return optuna.pruners.MedianPruner(n_startup_trials=s.pruner_startup, n_warmup_steps=s.prune_warmup)
 
 
 def _hyperband(s: StudySettings):
     import optuna
 
-    return optuna.pruners.HyperbandPruner(min_resource=s.min_resource,
+    return optuna.pruners.HyperbandPruner(min_resource=min(max(s.min_resource, s.prune_warmup), s.max_resource),
                                           max_resource=max(s.max_resource, s.min_resource), reduction_factor=3)
 
 
@@ -191,8 +196,7 @@ def open_storage(url: str, on_stale: Callable | None = None):
     except ImportError as e:
         raise UserError(f"--storage {mask_url(url)}: a driver is missing ({e}); pip install it") from None
     except Exception as e:  # sqlalchemy ArgumentError/OperationalError, redis errors
-        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise UserError(mask_text(f"--storage {url}: cannot open ({type(e).__name__}: {first})", url)) from None
+        raise UserError(mask_text(f"--storage {url}: cannot open ({type(e).__name__}: {first_line(e)})", url)) from None
 
 
 def quiet_libraries() -> None:
@@ -367,10 +371,13 @@ def run_trial(study, trial, objective: Objective, retry: Retry, callbacks=()) ->
         frozen = study.tell(trial, state=TrialState.PRUNED)
     except TrialFailed:
         frozen = study.tell(trial, state=TrialState.FAIL)
+    except Contended as e:
+        # Counted like a death (MAX_RETRIES), so a configuration too large for its share ends.
+        retry(study, study.tell(trial, state=TrialState.FAIL), str(e), died=True)
+        return
     except BaseException as e:
         # Not the configuration's fault (or not known to be): give the slot back as a retry.
-        reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
-        reason = mask_text(reason.splitlines()[0] if reason else type(e).__name__)
+        reason = mask_text("interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {first_line(e)}")
         trial.set_user_attr("stopped", reason)
         retry(study, study.tell(trial, state=TrialState.FAIL), reason, died=False)
         raise
@@ -419,6 +426,22 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def cap_gpu_memory(s: StudySettings) -> bool:
+    """K workers sharing one GPU: each gets 0.95/K of the study's device, so one large trial runs out
+    of memory alone (and is retried, see `Contended`) instead of starving the others. Nothing for a
+    CPU study, which must not open a CUDA context at all. Returns whether a cap was set."""
+    device = s.ctx.base.device
+    if s.workers <= 1 or device == "cpu":
+        return False
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    target = torch.device("cuda" if device == "auto" else device)
+    torch.cuda.set_per_process_memory_fraction(0.95 / s.workers, target)
+    return True
+
+
 def worker_main(s: StudySettings, worker: int, errors) -> None:
     """Entry point of one `--workers` process; a user error goes to the parent through `errors`."""
     import torch
@@ -426,10 +449,7 @@ def worker_main(s: StudySettings, worker: int, errors) -> None:
     stop_on_signals()
     # K processes sharing the cores: oversubscribed BLAS threads make every one of them crawl.
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, s.workers)))
-    if torch.cuda.is_available():
-        # K trials share one GPU: each gets a bounded share, so one large trial fails alone (out of
-        # memory, recorded) instead of starving the others.
-        torch.cuda.set_per_process_memory_fraction(0.95 / s.workers)
+    cap_gpu_memory(s)
     try:
         run_trials(s, worker=worker)
     except KeyboardInterrupt:

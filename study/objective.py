@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from gans.config import TrainConfig, UserError
+from gans.cli import safe_name
+from gans.config import TrainConfig, UserError, first_line
 from gans.trainer import load_checkpoint, load_train_data
 
 # Lower is better for FID and KID, higher for the Inception Score.
@@ -53,13 +53,6 @@ class Outcome:
 
 def trial_name(number: int) -> str:
     return f"trial-{number:03d}"
-
-
-def safe_name(name: str) -> str:
-    """`name` as one harmless path component: a study name like `../x` or `a/b` must not lead
-    files out of the folder they belong in."""
-    safe = re.sub(r"[^\w.-]", "_", name).lstrip(".")
-    return safe or "_"
 
 
 def trial_dir(root: str | Path, study_name: str, number: int) -> Path:
@@ -100,8 +93,10 @@ def train_and_log(
     checkpoint_every: int = 0,
     resume: Resume | None = None,
     on_record: Callable[[dict], None] | None = None,
+    on_step: Callable[[int, int, int], None] | None = None,
     finish_tags: Callable[[Outcome], Mapping[str, Any]] | None = None,
     evaluator: Any = "config",
+    rescore_sets: int = 0,
 ) -> Outcome:
     """Train `config`, log every epoch record to `logger` (a `tracking.mlflow_log.RunLogger`), and end
     that run with a status matching the outcome.
@@ -116,6 +111,10 @@ def train_and_log(
     The whole trainer is saved to `last_checkpoint` at evaluated epochs (and every
     `checkpoint_every` epochs) once the epoch is logged; it outlives an interrupted training, so that
     `resume` (built from it) continues from that epoch, and is removed when the training ends.
+
+    `rescore_sets` > 0: once a training completes, the generators of its last and its best epoch are
+    scored again on that many fresh sample sets (seeds 1, 2, ...), logged as `<metric>_resample_<k>`
+    at those epochs: how far two evaluations of one model lie apart (the evaluation's own noise).
     """
     from gans.train import build_evaluator
     from gans.trainer import Diverged, Trainer
@@ -136,6 +135,8 @@ def train_and_log(
             bests.update(resume.bests)
         if logger is not None:
             logger.log_config(config)
+            # Epochs translate into steps and images seen only with the data set's size.
+            logger.set_tags({"train_images": len(trainer.data), "steps_per_epoch": trainer.steps_per_epoch})
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             checkpoint.unlink(missing_ok=True)  # a stale file would pass for this run's best
@@ -143,7 +144,7 @@ def train_and_log(
                 shutil.copyfile(resume.best_checkpoint, checkpoint)
         if last_checkpoint is not None:
             last_checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        records = trainer.run()
+        records = trainer.run(on_step)
         try:
             for record in records:
                 outcome.epochs, outcome.last = record["epoch"], record
@@ -176,6 +177,8 @@ def train_and_log(
                     trainer.save(last_checkpoint)
         finally:
             records.close()
+        if rescore_sets > 0 and outcome.state == "complete" and trainer.evaluator is not None:
+            _rescore(trainer, outcome, checkpoint, rescore_sets, logger)
     except Diverged as e:
         outcome.state, outcome.reason, outcome.value = "failed", e.reason, None
     except TrackingError as e:
@@ -191,6 +194,23 @@ def train_and_log(
         last_checkpoint.unlink(missing_ok=True)
     _finish(logger, outcome, checkpoint, finish_tags)
     return outcome
+
+
+def _rescore(trainer, outcome: Outcome, checkpoint: Path | None, sets: int, logger) -> None:
+    """Score the last epoch's generator, then the best epoch's (from `checkpoint`), on `sets` fresh
+    sample sets each, and log the values as `<metric>_resample_<k>` at those epochs."""
+    targets = [(outcome.epochs, None)]
+    if outcome.best_epoch is not None and outcome.best_epoch != outcome.epochs and checkpoint is not None \
+            and checkpoint.is_file():
+        targets.append((outcome.best_epoch, checkpoint))
+    for epoch, path in targets:
+        if path is not None:
+            trainer.load_state_dict(load_checkpoint(path, map_location=trainer.device))
+        for k in range(1, sets + 1):
+            values = trainer.evaluator(trainer, seed=k)
+            numbers = {f"{m}_resample_{k}": values[m] for m in LOWER_IS_BETTER + HIGHER_IS_BETTER if m in values}
+            if logger is not None:
+                logger.log_record({"epoch": epoch, **numbers})
 
 
 def _update_bests(bests: dict[str, float], record: Mapping[str, Any]) -> None:
@@ -243,6 +263,13 @@ class TrialContext:
     parent_run_id: str | None = None
     checkpoint_every: int = 0
     """epochs between resumable checkpoints besides the evaluated epochs (0: evaluated epochs only)"""
+    memory_capped: bool = False
+    """the trial shares its GPU with other workers under a memory cap: running out of memory then says
+    more about the neighbours than about the configuration"""
+
+
+class Contended(Exception):
+    """A trial that ran out of memory under a shared GPU's cap: retried, not failed for good."""
 
 
 class Objective:
@@ -291,21 +318,22 @@ class Objective:
         def on_record(record: dict) -> None:
             # Training runs on a decoded copy; a data folder deleted meanwhile must stop the study.
             check_source(config.data, config.data_root)
-            if self.progress is not None:
-                self.progress.epoch(record)
 
         if self.progress is not None:
-            self.progress.trial_started(trial.number, config.epochs, baseline)
+            self.progress.trial_started(trial.number, config, baseline)
         folder = trial_dir(ctx.checkpoints, ctx.study_name, trial.number)
         try:
             outcome = train_and_log(
                 config, metric=ctx.metric, logger=logger, should_stop=should_stop,
                 checkpoint=folder / "best.pt", last_checkpoint=folder / "last.pt",
                 checkpoint_every=ctx.checkpoint_every, resume=resume, on_record=on_record,
+                on_step=self.progress.step if self.progress is not None else None,
                 finish_tags=lambda o: {ml.OPTUNA_STATE: OPTUNA_STATE[o.state]},
             )
         except _oom_errors() as e:
-            reason = f"out of memory: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            reason = f"out of memory: {first_line(e) or type(e).__name__}"
+            if ctx.memory_capped:
+                raise Contended(f"{reason} (under the 1/K memory cap of --workers)") from None
             trial.set_user_attr("fail_reason", reason)
             for name in ("last.pt", "best.pt"):  # this trial will not be resumed
                 (folder / name).unlink(missing_ok=True)
@@ -376,4 +404,5 @@ def _remove_if_empty(folder: Path) -> None:
 def _oom_errors() -> tuple[type[BaseException], ...]:
     import torch
 
-    return (torch.OutOfMemoryError,)
+    # torch.OutOfMemoryError exists from torch 2.5 on; its CUDA alias on every supported version.
+    return (torch.cuda.OutOfMemoryError,)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 import signal
 import sys
@@ -21,13 +22,18 @@ import warnings
 from pathlib import Path
 
 from gans.cli import add_config_flags, config_overrides, main_guard, mask_text, mask_url
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig, UserError, first_line, follow_data
 from study.baselines import fitting
 from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, open_storage,
                           quiet_libraries, resolve_storage, run_trials, stop_on_signals)
 from study.objective import STUDY_METRICS, TrialContext, train_data
 from study.presets import PRESETS, preset_config
 from study.space import FAMILY, apply_overrides, default_space, load_space_file, split_fixed, validate
+
+# Median pruning waits until this fraction of the longest budget: in a 12-trial MLP study here it
+# stopped 5 trials at epoch 25, their first report, where FID says little about epoch 500.
+PRUNE_WARMUP = 0.25
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
@@ -50,12 +56,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--sampler-seed", type=int, help="seed of the sampler (default: random)")
     g.add_argument("--pruner", default="median", choices=list(PRUNERS), help="Optuna pruner (default: median)")
     g.add_argument("--metric", default="fid", choices=list(STUDY_METRICS), help="metric to minimise (default: fid)")
-    g.add_argument("--workers", type=int, default=1, help="trials run at once, in separate processes (default: 1)")
+    g.add_argument("--workers", type=int, help="trials (and horizon runs) trained at once, in separate processes "
+                   "(default: the preset's: " + ", ".join(f"{k} {v.workers}" for k, v in PRESETS.items()) + ")")
+    g.add_argument("--prune-warmup", type=float, default=PRUNE_WARMUP, metavar="FRACTION",
+                   help="no trial is pruned before this fraction of the longest epoch budget (default: "
+                        f"{PRUNE_WARMUP}): a GAN's early FID says little about its FID hundreds of epochs later")
     g.add_argument("--checkpoints", default="checkpoints", metavar="DIR",
                    help="working folder of trial checkpoints, DIR/STUDY/trial-NNN (default: checkpoints)")
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                    help="also save a resumable checkpoint every N epochs (default: 0, at evaluated epochs only)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars: one line per trial and per stage")
+    h = p.add_argument_group("after the search: horizon runs and the report")
+    h.add_argument("--confirm-top", type=int, metavar="K",
+                   help="best configurations retrained to the horizon, with every fitting seed baseline "
+                        "(default: the preset's; 0 skips the horizon runs)")
+    h.add_argument("--confirm-seeds", type=int, metavar="N", help="fresh seeds per horizon configuration "
+                   "(default: the preset's; 0 skips the horizon runs)")
+    h.add_argument("--horizon", type=int, metavar="H", help="epochs of every horizon run (default: the preset's "
+                   "1000, raised to the longest searched budget)")
+    h.add_argument("--report", metavar="DIR", help="folder of the report built at the end (default: report-STUDY)")
+    h.add_argument("--no-report", action="store_true", help="build no report at the end")
     add_config_flags(p, defaults=TrainConfig(**PRESETS["full"].config))
     return p.parse_args(argv)
 
@@ -77,16 +97,23 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
     """The study's settings, and the searched space (field -> Param)."""
     if args.trials is not None and args.trials <= 0:
         raise UserError(f"--trials: must be > 0, got {args.trials}")
-    if args.workers <= 0:
-        raise UserError(f"--workers: must be > 0, got {args.workers}")
-    if args.checkpoint_every < 0:
-        raise UserError(f"--checkpoint-every: must be >= 0, got {args.checkpoint_every}")
     preset = PRESETS[args.preset]
     trials = args.trials or preset.trials
-    if args.workers > trials:
-        raise UserError(f"--workers {args.workers}: more workers than the {trials} trials (--trials)")
+    workers = args.workers if args.workers is not None else min(preset.workers, trials)
+    if workers <= 0:
+        raise UserError(f"--workers: must be > 0, got {workers}")
+    if args.checkpoint_every < 0:
+        raise UserError(f"--checkpoint-every: must be >= 0, got {args.checkpoint_every}")
+    if not 0 <= args.prune_warmup <= 1:
+        raise UserError(f"--prune-warmup: a fraction in [0, 1], got {args.prune_warmup}")
+    for name in ("confirm_top", "confirm_seeds", "horizon"):
+        if getattr(args, name) is not None and getattr(args, name) < (1 if name == "horizon" else 0):
+            raise UserError(f"--{name.replace('_', '-')}: must be >= {1 if name == 'horizon' else 0}, "
+                            f"got {getattr(args, name)}")
+    if workers > trials:
+        raise UserError(f"--workers {workers}: more workers than the {trials} trials (--trials)")
     overrides = config_overrides(args)
-    model = overrides.get("model", preset.config.get("model", TrainConfig().model))
+    model = follow_data({**preset.config, **overrides})["model"]
     space = default_space(model)
     space = apply_overrides(space, preset.space, f"--preset {preset.name}")
     if args.space:
@@ -94,7 +121,7 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
     for name in overrides:  # a flag on the command line fixes its field
         space.pop(name, None)
     searched, fixed_values = split_fixed(space)
-    values = {**preset_config(preset, FAMILY[model]), **fixed_values, **overrides}
+    values = follow_data({**preset_config(preset, FAMILY[model]), **fixed_values, **overrides})
     metrics = [m.strip() for m in str(values.get("metrics", "")).split(",") if m.strip()]
     if args.metric not in metrics:
         metrics.append(args.metric)  # the study cannot run without its own metric
@@ -111,19 +138,23 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
 
     settings = StudySettings(
         study_name=study_name,
-        storage=resolve_storage(args.storage, args.workers),
+        storage=resolve_storage(args.storage, workers),
         tracking_uri=resolve_tracking_uri(args.tracking_uri),
         metric=args.metric,
         sampler=args.sampler,
         pruner=args.pruner,
         trials=trials,
         ctx=TrialContext(study_name=study_name, base=base, space=searched, metric=args.metric,
-                         checkpoints=str(Path(args.checkpoints).resolve()), checkpoint_every=args.checkpoint_every),
+                         checkpoints=str(Path(args.checkpoints).resolve()), checkpoint_every=args.checkpoint_every,
+                         memory_capped=workers > 1 and base.device != "cpu"),
         sampler_seed=args.sampler_seed,
         pruner_startup=preset.pruner_startup,
         min_resource=min(base.eval_every or min_epochs, min_epochs),
         max_resource=max_epochs,
-        workers=args.workers,
+        workers=workers,
+        prune_warmup=int(args.prune_warmup * max_epochs),
+        horizon=args.horizon or max(preset.horizon, max_epochs),
+        horizon_eval_every=preset.horizon_eval_every,
     )
     return settings, searched
 
@@ -198,7 +229,8 @@ def adopt(study, settings: StudySettings, preset: str, searched: dict) -> list[s
     queue, then empty trials up to `--trials` (the last step, marked by the "target" attribute)."""
     base = settings.ctx.base
     for key, value in (("metric", settings.metric), ("direction", "minimize"), ("model", base.model),
-                       ("data", data_id(base.data)), ("preset", preset),
+                       ("data", data_id(base.data)), ("preset", preset), ("horizon", settings.horizon),
+                       ("horizon_eval_every", settings.horizon_eval_every),
                        ("space", {k: p.describe() for k, p in searched.items()})):
         study.set_user_attr(key, value)
     fit, skipped = fitting(base.model, base.data, searched)
@@ -303,8 +335,8 @@ def connect_tracking(settings: StudySettings):
         client = ml.connect(settings.tracking_uri)
         return client, ml.ensure_experiment(client, settings.study_name)
     except Exception as e:  # OSError, MlflowException, sqlalchemy and requests errors
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(mask_text(f"--tracking-uri {settings.tracking_uri}: cannot write there ({first})",
+        raise UserError(mask_text(f"--tracking-uri {settings.tracking_uri}: cannot write there "
+                                  f"({first_line(e) or type(e).__name__})",
                                   settings.tracking_uri)) from None
 
 
@@ -348,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
               "file or postgresql://", file=sys.stderr)
     for line in notes:
         print(line, file=sys.stderr)
+    preset = PRESETS[args.preset]
+    top = preset.confirm_top if args.confirm_top is None else args.confirm_top
+    seeds = preset.confirm_seeds if args.confirm_seeds is None else args.confirm_seeds
+    if counts["waiting"] > 0:
+        announce_estimate(settings, searched, len(study.user_attrs.get("baselines", [])) + top if top and seeds else 0,
+                          seeds, counts["waiting"])
     status = "FINISHED"
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     stop_on_signals()
@@ -374,7 +412,49 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, handlers[1])
         client.set_terminated(parent, status)
     print_summary(study.get_trials(deepcopy=False), settings.metric, commands(settings))
+    if top > 0 and seeds > 0:
+        from study.confirm import run_horizon
+
+        stage(f"horizon runs: top {top} configurations and the seed baselines, {seeds} seeds each, "
+              f"{settings.horizon} epochs")
+        run_horizon(settings.study_name, settings.storage, settings.tracking_uri, top=top, seeds=seeds,
+                    epochs=settings.horizon, eval_every=settings.horizon_eval_every, workers=settings.workers,
+                    checkpoints=settings.ctx.checkpoints, log=lambda line: print(line, file=sys.stderr, flush=True))
+    if not args.no_report:
+        from reports.build import build
+
+        out = Path(args.report or f"report-{settings.study_name}")
+        stage(f"report: {out}")
+        headline = build(settings.study_name, settings.storage, settings.tracking_uri, out)
+        print(f"\n{headline}\nreport: {out / 'report.md'}")
     return 0
+
+
+def stage(text: str) -> None:
+    print(f"== {text}", file=sys.stderr, flush=True)
+
+
+def announce_estimate(settings: StudySettings, searched: dict, horizon_configs: int, seeds: int, trials: int) -> None:
+    """Measure this device on a mid-space configuration and print how long the study will take; on
+    a machine without a GPU, a study beyond `CPU_WARN_HOURS` names the `cpu` preset (and goes on)."""
+    from study import estimate as E
+
+    threads = max(1, (os.cpu_count() or 1) // settings.workers) if settings.workers > 1 else 0
+    config = E.middle(searched, settings.ctx.base)
+    costs = E.measure(config, threads)
+    epochs = searched.get("epochs")
+    plan = E.Plan(trials=trials, mean_budget=(epochs.low + epochs.high) / 2 if epochs else config.epochs,
+                  eval_every=config.eval_every, horizon_runs=horizon_configs * seeds, horizon=settings.horizon,
+                  horizon_eval_every=settings.horizon_eval_every, workers=settings.workers)
+    search, horizon = E.seconds(plan, costs)
+    print(f"estimate on {costs.device} ({costs.epoch_s:.2g} s per epoch, {costs.eval_s:.2g} s per evaluation, "
+          f"measured): search up to {E.hours(search)} ({trials} trials, none pruned), horizon runs "
+          f"{E.hours(horizon)} ({plan.horizon_runs} runs of {settings.horizon} epochs); "
+          f"about {E.hours(search + horizon)} in all on {settings.workers} worker(s)", file=sys.stderr, flush=True)
+    if costs.device == "cpu" and (search + horizon) / 3600 > E.CPU_WARN_HOURS:
+        print(f"warning: without a GPU this study takes about {E.hours(search + horizon)}; `--preset cpu` answers "
+              "the epochs question on 2 cores within an hour (MLP GAN, 1,000 MNIST digits); going on",
+              file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

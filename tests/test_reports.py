@@ -24,8 +24,9 @@ from reports import verdict as V
 from reports.build import main as build_main
 
 STUDY = "reports-quick"
-CHARTS = ("history.png", "importance.png", "curves.png", "best_epochs.png", "buckets.png", "effects.png",
-          "training.png", "samples.png", "baselines.png", "confirm.png")
+CHARTS = ("history.png", "importance.png", "curves.png", "effects.png", "training.png", "samples.png",
+          "baselines.png", "horizon_curves.png", "horizon_best.png", "horizon_samples.png")
+HORIZON = 6  # the quick preset's
 
 
 # ---------------------------------------------------------------- the verdict's statistics
@@ -53,44 +54,13 @@ def test_bootstrap_median_edge_cases():
     assert e.value == 3 and e.low in (1, 2, 3) and e.high in (3, 4, 5)
 
 
-@pytest.mark.parametrize("low, high, relation", [
-    (450, 650, "contains"), (500, 600, "contains"), (550, 700, "overlaps"), (400, 550, "overlaps"),
-    (100, 499, "below"), (601, 900, "above"),
-])
-def test_band_relation(low, high, relation):
-    assert V.band_relation(low, high) == relation
-
-
-@pytest.mark.parametrize("max_epoch, width", [(1000, 100), (300, 100), (3, 1), (10, 1), (15, 2), (50, 5),
-                                              (120, 20), (250, 25), (299, 50)])
-def test_bucket_width_is_100_for_real_studies_and_proportional_for_short_ones(max_epoch, width):
-    assert V.bucket_width(max_epoch) == width
-
-
-def test_bucket_end():
-    assert [V.bucket_end(e, 100) for e in (1, 100, 101, 550, 1000)] == [100, 100, 200, 600, 1000]
-    assert [V.bucket_end(e, 1) for e in (1, 2, 3)] == [1, 2, 3]
-
-
-def test_worsening_gain_and_mean_std():
-    delta, rel = V.worsening([10.0, 20.0], [15.0, 20.0])
-    assert delta.tolist() == [5.0, 0.0] and rel.tolist() == [50.0, 0.0]
-    delta, rel = V.worsening([10.0], [8.0], minimize=False)  # higher is better: a drop is worse
-    assert delta.tolist() == [2.0] and rel.tolist() == [20.0]
+def test_gain_mean_std_and_best_so_far():
     assert V.gain(75.0, 100.0) == (25.0, 25.0)
     assert V.gain(120.0, 100.0, minimize=False) == (20.0, 20.0)
     m, sd, n = V.mean_std([1.0, 2.0, 3.0, float("nan")])
     assert (m, n) == (2.0, 3) and sd == pytest.approx(1.0)
     m, sd, n = V.mean_std([4.0])
     assert m == 4.0 and math.isnan(sd) and n == 1
-
-
-def test_run_summary_and_best_so_far():
-    h = pd.DataFrame({"run_id": ["a"] * 4 + ["b"] * 2, "step": [1, 2, 3, 4, 1, 2],
-                      "value": [9.0, 5.0, 5.0, 7.0, 3.0, float("nan")]})
-    s = V.run_summary(h).set_index("run_id")
-    assert s.loc["a"].tolist() == [4, 7.0, 2, 5.0]  # ties go to the earlier epoch
-    assert s.loc["b"].tolist() == [1, 3.0, 1, 3.0]  # a NaN evaluation is skipped
     b = V.best_so_far([float("nan"), 5.0, 7.0, 3.0])
     assert math.isnan(b[0]) and b[1:].tolist() == [5.0, 5.0, 3.0]
 
@@ -103,8 +73,9 @@ def test_fmt():
 
 
 def build_small_study(root: Path, data_root: Path) -> dict:
-    """A quick-preset study of 4 trials with its top 2 configurations confirmed with one fresh seed
-    each; built once per test session (later calls read `root/built.json`)."""
+    """A quick-preset study of 4 trials, its horizon runs (the best trial and the seed baseline, one
+    seed each, to the preset's 6 epochs), then the second-best trial's horizon run added by
+    `study.confirm`; built once per test session (later calls read `root/built.json`)."""
     marker = root / "built.json"
     if marker.exists():
         return json.loads(marker.read_text())
@@ -121,7 +92,7 @@ def build_small_study(root: Path, data_root: Path) -> dict:
     try:
         assert run_main(["--preset", "quick", "--trials", "4", *common, "--checkpoints", str(root / "ckpt"),
                          "--data-root", str(data_root), "--device", "cpu", "--no-progress",
-                         "--sampler-seed", "0"]) == 0
+                         "--sampler-seed", "0", "--no-report"]) == 0
         assert confirm_main([*common, "--top", "2", "--seeds", "1"]) == 0
     finally:
         torch.set_num_threads(threads)
@@ -205,44 +176,61 @@ def test_report_tables_equal_the_stores(report, small_study):
             assert r["final FID"] == V.fmt(last.value)  # Optuna's objective is MLflow's last FID
 
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
-    median = float(np.median([t.user_attrs["best_epoch"] for t in done]))
-    assert f"**Median best epoch: {V.fmt(median)}**" in md
-    assert f"over {len(done)} completed trials" in md
     best = min(done, key=lambda t: t.value)
     assert f"**Best configuration: trial {best.number}**" in md
+    assert "The search makes no best-epoch claim" in md
+    assert f"Not testable here: the horizon runs end at {HORIZON} epochs" in md
 
-    confirm = client.search_runs([exp.experiment_id], "tags.role = 'confirm'")
+    horizon = client.search_runs([exp.experiment_id], "tags.role = 'confirm'")
     table = {r["configuration"]: r for r in md_table(md, "configuration")}
     by_source: dict[int, list] = {}
-    for run in confirm:
+    for run in horizon:
         by_source.setdefault(int(run.data.tags["trial_number"]), []).append(run)
-    assert set(table) == {f"trial {n}" for n in by_source}
+    done = sorted(done, key=lambda t: t.value)
+    expected = {t.number for t in done[:2]} | {t.number for t in study.trials if t.user_attrs.get("baseline")}
+    assert set(by_source) == expected and len(table) == len(expected)  # the two best trials and the baseline
     for n, runs in by_source.items():
-        finals = [max(client.get_metric_history(r.info.run_id, "fid"), key=lambda m: m.step).value for r in runs]
-        row = table[f"trial {n}"]
+        baseline = study.trials[n].user_attrs.get("baseline")
+        row = table[f"{baseline} (trial {n})" if baseline else f"trial {n}"]
+        bests = [min(m.value for m in client.get_metric_history(r.info.run_id, "fid")) for r in runs]
         assert row["runs"] == str(len(runs))
-        assert row["final FID (mean ± std)"].split(" ± ")[0] == V.fmt(float(np.mean(finals)))
-        assert row["trial's final FID"] == V.fmt(study.trials[n].value)
+        assert row["best FID (mean ± std)"].split(" ± ")[0] == V.fmt(float(np.mean(bests)))
+    csv = pd.read_csv(report / "horizon.csv")
+    assert len(csv) == len(horizon) * HORIZON and set(csv["epoch"]) == set(range(1, HORIZON + 1))
+    assert {"run_id", "source", "seed", "epoch", "step", "images_seen", "fid", "kid", "fid_resample_1"} <= set(csv)
+    # Steps per epoch follow from the 2,000 images and each run's batch size.
+    spe, batch = csv["step"] // csv["epoch"], csv["images_seen"] // csv["step"]
+    assert (csv["step"] == spe * csv["epoch"]).all() and (spe == 2000 // batch).all()
 
 
-def test_confirm_reruns_the_top_trials_with_fresh_seeds_and_resumes(small_study):
+def test_horizon_runs_retrain_top_trials_and_baselines_to_one_horizon_and_resume(small_study):
     from study.confirm import main as confirm_main
 
     study = optuna.load_study(study_name=STUDY, storage=small_study["storage"])
     done = sorted((t for t in study.trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    baselines = {t.number for t in study.trials if t.user_attrs.get("baseline")}
     client = mlflow_client(small_study)
     exp = client.get_experiment_by_name(STUDY)
     runs = client.search_runs([exp.experiment_id], "tags.role = 'confirm'")
-    assert sorted(int(r.data.tags["trial_number"]) for r in runs) == sorted(t.number for t in done[:2])
+    assert {int(r.data.tags["trial_number"]) for r in runs} == {t.number for t in done[:2]} | baselines
     for r in runs:
         source = client.search_runs([exp.experiment_id],
                                     f"tags.role = 'trial' and tags.trial_number = '{r.data.tags['trial_number']}'")[0]
         assert r.data.tags["study_name"] == STUDY and r.info.status == "FINISHED"
+        assert r.data.tags["horizon"] == r.data.params["epochs"] == str(HORIZON)
+        assert r.data.params["eval_every"] == "1"
         assert r.data.params["seed"] == r.data.tags["seed"] != source.data.params["seed"]
-        for field in ("lr_g", "lr_d", "batch_size", "augment", "epochs"):
+        for field in ("lr_g", "lr_d", "batch_size", "augment", "hidden"):
             assert r.data.params[field] == source.data.params[field]
+        assert int(r.data.tags["steps_per_epoch"]) == 2000 // int(r.data.params["batch_size"])
         assert r.data.tags.get("mlflow.parentRunId") == source.data.tags.get("mlflow.parentRunId")
-    # Each configuration already holds one finished confirmation run: nothing more to train.
+        # The last epoch re-scored on two fresh sample sets: the same generator, other values.
+        fid = {m.step: m.value for m in client.get_metric_history(r.info.run_id, "fid")}
+        again = [client.get_metric_history(r.info.run_id, f"fid_resample_{k}") for k in (1, 2)]
+        assert all(HORIZON in {m.step for m in h} for h in again)
+        values = [fid[HORIZON], *[next(m.value for m in h if m.step == HORIZON) for h in again]]
+        assert len(set(values)) == 3 and max(values) - min(values) < 0.2 * min(values)
+    # Each configuration already holds its finished horizon run: nothing more to train.
     assert confirm_main(["--study-name", STUDY, "--storage", small_study["storage"], "--top", "2",
                          "--seeds", "1"]) == 0
     assert len(client.search_runs([exp.experiment_id], "tags.role = 'confirm'")) == len(runs)
@@ -309,18 +297,52 @@ def stalled_study(root: Path) -> dict:
     ])
 
 
-def long_study(root: Path) -> dict:
-    """Twelve completed trials with budgets of 300 to 1000 epochs, evaluated every 50, each a
-    U-shaped FID curve around its own best epoch (between 450 and 650 where the budget allows)."""
+def falling_search(root: Path) -> dict:
+    """The old verdict's trap: 24 completed trials with budgets drawn from 50..1000 over FID curves
+    that fall to the end, so each best epoch equals its budget."""
     rng = np.random.default_rng(0)
     plan = []
-    for i in range(12):
-        budget = 300 + 50 * (i % 15) if i < 3 else 600 + 100 * (i % 5)
-        centre = min(450 + 20 * i, budget)
-        fids = {e: round(40 + 25 * i / 12 + ((e - centre) / 100) ** 2 * 3 + float(rng.normal(0, 0.3)), 3)
+    for i, budget in enumerate(rng.integers(1, 21, size=24) * 50):
+        fids = {int(e): round(20 + 200 * math.exp(-e / 300) + float(rng.normal(0, 0.3)), 3)
                 for e in range(50, budget + 1, 50)}
-        plan.append(("COMPLETE", 1e-4 * (1 + i % 4), budget, fids, ""))
-    return synthetic_study(root, "long", plan)
+        plan.append(("COMPLETE", 1e-4 * (1 + i % 4), int(budget), fids, ""))
+    return synthetic_study(root, "falling", plan)
+
+
+def add_horizon_runs(stores: dict, curve, *, horizon: int = 1000, sources: tuple[int, ...] = (0, 1, 2),
+                     seeds: int = 3, noise: float = 0.5) -> "pd.DataFrame":
+    """Horizon runs logged as `study.confirm` logs them (role, horizon, trial_number, seed,
+    steps_per_epoch tags; config params; FID every 25 epochs; two re-scorings at the best and last
+    epochs); returns their curves as (run_id, source, epoch, value)."""
+    from mlflow.entities import Metric
+
+    from gans.config import TrainConfig
+    from tracking import mlflow_log as ml
+
+    rng = np.random.default_rng(1)
+    client = ml.connect(stores["tracking"])
+    exp = client.get_experiment_by_name(stores["study"]).experiment_id
+    rows = []
+    for n in sources:
+        for seed in range(1, seeds + 1):
+            logger = ml.RunLogger(client, exp, f"horizon-{n}-{seed}", tags={
+                ml.ROLE: "confirm", ml.STUDY_NAME: stores["study"], ml.TRIAL_NUMBER: n, ml.BASELINE: "",
+                "seed": seed, "horizon": horizon, "steps_per_epoch": 31})
+            logger.log_config(TrainConfig(epochs=horizon, eval_every=25, metrics="fid", batch_size=32, seed=seed,
+                                          limit=1000))
+            epochs = np.arange(25, horizon + 1, 25)
+            values = curve(epochs) + n + rng.normal(0, noise, epochs.size)
+            best = int(epochs[np.argmin(values)])
+            metrics = [Metric("fid", float(v), 0, int(e)) for e, v in zip(epochs, values)]
+            for k in (1, 2):
+                for e in {best, horizon}:
+                    metrics.append(Metric(f"fid_resample_{k}", float(values[epochs == e][0] + rng.normal(0, noise)),
+                                          0, e))
+            client.log_batch(logger.run_id, metrics=metrics)
+            logger.finish("complete")
+            rows += [{"run_id": logger.run_id, "source": f"trial {n}", "epoch": int(e), "value": float(v)}
+                     for e, v in zip(epochs, values)]
+    return pd.DataFrame(rows)
 
 
 def test_a_study_without_completed_trials_still_gets_a_report_that_says_so(tmp_path, report):
@@ -330,7 +352,8 @@ def test_a_study_without_completed_trials_still_gets_a_report_that_says_so(tmp_p
     (out / "notes.txt").write_text("mine")
     assert build_main(["--study-name", "stalled", "--storage", stores["storage"], "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
-    assert "No verdict: none of the 3 trials completed** (2 pruned, 1 failed" in md
+    assert "No verdict yet: the study has no finished horizon runs" in md
+    assert "None of the 3 search trials completed" in md
     assert "loss_d became nan at epoch 1" in md
     for name in links(md):
         assert (out / name).is_file(), name
@@ -341,25 +364,37 @@ def test_a_study_without_completed_trials_still_gets_a_report_that_says_so(tmp_p
     assert len(pd.read_csv(out / "trials.csv")) == 3
 
 
-def test_a_full_length_study_gets_100_epoch_buckets_and_a_verdict_on_500_to_600(tmp_path):
-    stores = long_study(tmp_path / "stores")
+def test_budget_capped_search_gives_no_verdict_and_horizon_runs_give_the_stated_one(tmp_path):
+    stores = falling_search(tmp_path / "stores")
     out = tmp_path / "out"
-    assert build_main(["--study-name", "long", "--storage", stores["storage"], "--out", str(out)]) == 0
+    assert build_main(["--study-name", "falling", "--storage", stores["storage"], "--out", str(out)]) == 0
+    md = (out / "report.md").read_text()
+    # The budgets' median (~500) must not come back as a best epoch "inside 500-600".
+    assert "No verdict yet: the study has no finished horizon runs" in md and "python -m study.confirm" in md
+    assert "inside" not in md and "Median best epoch" not in md
+
+    curves = add_horizon_runs(stores, lambda e: 20 + (e - 550) ** 2 / 2000)
+    assert build_main(["--study-name", "falling", "--storage", stores["storage"], "--out", str(out)]) == 0
     md = (out / "report.md").read_text()
     for name in links(md):
         assert (out / name).is_file(), name
-    study = optuna.load_study(study_name="long", storage=stores["storage"])
-    best = [t.user_attrs["best_epoch"] for t in study.trials]
-    e = V.bootstrap_median(best)
-    assert f"**Median best epoch: {V.fmt(e.value)}**, 95 % bootstrap CI [{V.fmt(e.low)}, {V.fmt(e.high)}]" in md
-    relation = V.band_relation(e.low, e.high)
-    assert {"contains": "lies **inside** the CI", "overlaps": "lies **partly inside** the CI",
-            "below": "peaked **later**", "above": "peaked **earlier**"}[relation] in md
-    long_budget = [t.user_attrs["best_epoch"] for t in study.trials if t.params["epochs"] >= 600]
-    assert f"Among the {len(long_budget)} completed trials with a budget of 600 epochs" in md
-    buckets = md_table(md, "epochs")
-    assert [r["epochs"] for r in buckets] == [f"{e - 99}–{e}" for e in range(100, 1001, 100)]
-    assert "_No chart: the top trials logged no sample grids to MLflow._" in md
+    ids = list(dict.fromkeys(curves["run_id"]))
+    client = mlflow_client(stores)
+    repeats = []
+    for run_id in ids:
+        fid = {m.step: m.value for m in client.get_metric_history(run_id, "fid")}
+        for k in (1, 2):
+            for m in client.get_metric_history(run_id, f"fid_resample_{k}"):
+                repeats += [(run_id, m.step, m.value), (run_id, m.step, fid[m.step])]
+    noise = V.noise_sd(pd.DataFrame(repeats, columns=["run_id", "epoch", "value"]).drop_duplicates())
+    v = V.horizon_verdict(curves, horizon=1000, noise=noise)
+    assert v.location == "inside 500–600" and v.contrast_class == "worse at H"
+    assert f"**{v.sentence}**" in md
+    assert f"median best epoch **{V.fmt(v.best_epoch.value)}** = {V.fmt(v.best_epoch.value * 31)} optimizer steps" in md
+    assert f"CI [{V.fmt(v.contrast.low)}, {V.fmt(v.contrast.high)}]; positive = worse at 1000" in md
+    assert f"P(best epoch in 500–600) = {V.fmt(v.in_band.value, 2)}" in md
+    csv = pd.read_csv(out / "horizon.csv")
+    assert len(csv) == len(curves) and (csv["images_seen"] == csv["epoch"] * 31 * 32).all()
 
 
 def test_unknown_study_or_storage_is_a_one_line_error(small_study, tmp_path, capsys):

@@ -26,9 +26,10 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-def quick(data_root, *extra: str) -> list[str]:
+def quick(data_root, *extra: str, stages: bool = False) -> list[str]:
+    """A quick-preset command; without `stages` it stops after the search (no horizon runs, no report)."""
     return ["--preset", "quick", "--data-root", str(data_root), "--device", "cpu", "--no-progress",
-            "--sampler-seed", "0", *extra]
+            "--sampler-seed", "0", *([] if stages else ["--confirm-top", "0", "--no-report"]), *extra]
 
 
 def load(tmp_path, name: str = STUDY) -> optuna.Study:
@@ -157,3 +158,89 @@ def test_diverging_trials_are_failed_with_their_reason_and_the_study_completes(t
         run = by_number[t.number]
         assert run.info.status == "FAILED" and run.data.tags["optuna_state"] == "FAIL"
         assert run.data.tags["reason"] == t.user_attrs["fail_reason"]
+
+
+@pytest.mark.slow
+def test_one_command_runs_search_horizon_runs_and_report_and_resumes_between_stages(tmp_path, data_root,
+                                                                                     monkeypatch, capsys):
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    # The search alone, as if the command had been stopped after it ...
+    assert main(quick(data_root, "--trials", "2")) == 0
+    assert not (tmp_path / f"report-{STUDY}").exists()
+    capsys.readouterr()
+    # ... then the same command with its stages continues there: no new trial, the horizon runs, the report.
+    assert main(quick(data_root, "--trials", "2", stages=True)) == 0
+    captured = capsys.readouterr()
+    study = load(tmp_path)
+    assert len(study.trials) == 2 and study.user_attrs["horizon"] == 6
+    horizon = [r for r in runs(tmp_path) if r.data.tags.get("role") == "confirm"]
+    sources = {study.trials[0].number} | {t.number for t in study.trials if t.state == TrialState.COMPLETE}
+    assert {int(r.data.tags["trial_number"]) for r in horizon} <= sources and horizon
+    assert all(r.data.params["epochs"] == r.data.tags["horizon"] == "6" for r in horizon)
+    report = tmp_path / f"report-{STUDY}" / "report.md"
+    md = report.read_text()
+    assert "## Horizon runs: every configuration to 6 epochs" in md
+    assert "== horizon runs" in captured.err and "== report" in captured.err
+    headline = next(line for line in md.splitlines() if line.startswith("- **"))[4:-2]
+    assert headline in captured.out and f"report: report-{STUDY}/report.md" in captured.out
+    # Run again: every stage is complete, so nothing is trained and the report is rebuilt.
+    n = len(MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs(["1"], max_results=1000))
+    assert main(quick(data_root, "--trials", "2", stages=True)) == 0
+    assert len(MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").search_runs(["1"], max_results=1000)) == n
+
+
+def test_the_estimate_comes_before_the_work_and_a_long_cpu_study_names_the_cpu_preset(tmp_path, data_root,
+                                                                                      monkeypatch, capsys):
+    from study import estimate
+
+    monkeypatch.chdir(tmp_path)
+    assert main(quick(data_root, "--trials", "1")) == 0
+    err = capsys.readouterr().err
+    assert "estimate on cpu (" in err and "measured): search up to" in err and "warning: without a GPU" not in err
+    assert err.index("estimate on cpu") < err.index("trial 000")
+    monkeypatch.setattr(estimate, "CPU_WARN_HOURS", 1e-6)  # as if the study would take hours
+    assert main(quick(data_root, "--trials", "2")) == 0
+    err = capsys.readouterr().err
+    assert "warning: without a GPU this study takes about" in err and "`--preset cpu`" in err
+    assert err.index("warning: without a GPU") < err.index("trial 001")
+    assert len(load(tmp_path).trials) == 2  # it warned and went on
+
+
+def test_estimate_arithmetic():
+    from study.estimate import Costs, Plan, seconds
+
+    plan = Plan(trials=10, mean_budget=100, eval_every=50, horizon_runs=4, horizon=1000, horizon_eval_every=25,
+                rescores=4, workers=2)
+    search, horizon = seconds(plan, Costs(epoch_s=0.1, eval_s=1.0, device="cpu"))
+    assert search == pytest.approx(10 * (100 * 0.1 + 3 * 1.0) / 2)
+    assert horizon == pytest.approx(4 * (1000 * 0.1 + (40 + 1 + 4) * 1.0) / 2)
+
+
+def test_progress_bars_stay_legible_at_80_columns():
+    import io
+
+    from rich.console import Console
+
+    from gans.config import TrainConfig
+    from study.console import StudyProgress
+
+    console = Console(file=io.StringIO(), width=80, force_terminal=True, color_system=None, record=True)
+    progress = StudyProgress("cpu-mlp-mnist", 24, "fid", console=console)
+    progress.trial_started(7, TrainConfig(epochs=1000, batch_size=32), "")
+    progress.REFRESH_S = 0.0
+    for epoch in (1, 2):
+        for step in range(1, 32):
+            progress.step(epoch, step, 31)
+    progress.counts.update(COMPLETE=12, PRUNED=10, FAIL=1)
+    progress.best = 157.345
+    progress._refresh()
+    console.print(progress.progress.get_renderable())
+    lines = [line for line in console.export_text().splitlines() if line.strip()]
+    assert len(lines) == 2 and all(len(line) <= 80 for line in lines)
+    study, trial = lines
+    assert "23/24: 12 ok 10 pruned 1 failed, best fid 157.3" in study and "eta" in study
+    assert trial.startswith("trial 007") and "ep 2/1000" in trial and "img/s" in trial and "…" not in trial
+    task = progress.progress.tasks[-1]
+    assert (task.completed, task.total) == (62, 31 * 1000)  # steps within the epoch, not epochs

@@ -174,3 +174,60 @@ def test_a_study_resumed_with_another_metric_is_refused(tmp_path):
     s, searched = settings_for("--preset", "quick", "--metric", "kid", *storage)
     with pytest.raises(UserError, match="--metric kid: study 'quick-mlp-mnist'.*--metric fid"):
         open_study(s, "quick", searched)
+
+
+def test_the_model_and_image_size_follow_the_data():
+    s, searched = settings_for()
+    assert (s.ctx.base.model, s.ctx.base.image_size, s.ctx.base.data) == ("mlp", 28, "mnist")
+    assert s.study_name == "mlp-mnist" and "hidden" in searched
+    s, searched = settings_for("--data", "some/cats")
+    assert (s.ctx.base.model, s.ctx.base.image_size) == ("dcgan", 64) and "ngf" in searched
+    s, _ = settings_for("--data", "fashion-mnist", "--model", "cgan")
+    assert (s.ctx.base.model, s.ctx.base.image_size) == ("cgan", 28)
+    s, _ = settings_for("--data", "some/cats", "--image-size", "32")
+    assert (s.ctx.base.model, s.ctx.base.image_size) == ("dcgan", 32)
+
+
+@pytest.mark.parametrize("model", ["mlp", "dcgan"])
+def test_every_full_space_reaches_1000_epochs_and_evaluates_every_50_at_most(model):
+    s, searched = settings_for("--model", model, *(["--data", "some/cats"] if model == "dcgan" else []))
+    assert searched["epochs"].high >= 1000 and 0 < s.ctx.base.eval_every <= 50
+    assert s.horizon >= 1000 and s.horizon_eval_every <= 50
+
+
+def test_the_cpu_preset_is_the_folklore_scale_mlp_study():
+    s, searched = settings_for("--preset", "cpu")
+    base = s.ctx.base
+    assert (base.model, base.data, base.image_size, base.limit, base.batch_size) == ("mlp", "mnist", 28, 1000, 32)
+    assert "batch_size" not in searched and 1000 // base.batch_size == 31
+    assert (searched["epochs"].low, searched["epochs"].high) == (100, 1000)
+    assert searched["hidden"].choices == (128, 256)
+    assert s.trials == 24 and s.workers == 2 and s.horizon == 1000 and s.horizon_eval_every == 25
+    assert s.prune_warmup == 250 and s.study_name == "cpu-mlp-mnist"
+
+
+def test_the_median_pruner_lets_a_slow_starter_through_its_warm_up():
+    from optuna.trial import create_trial
+
+    from study.engine import PRUNERS
+
+    s, _ = settings_for("--preset", "cpu")
+    early = {e: 100.0 for e in range(50, 1001, 50)}
+    for pruner, pruned_at_first_report in ((PRUNERS["median"](s), False),
+                                           (optuna.pruners.MedianPruner(n_startup_trials=5), True)):
+        study = optuna.create_study(pruner=pruner)
+        for _ in range(5):
+            study.add_trial(create_trial(value=100.0, intermediate_values=early))
+        slow = study.ask()
+        slow.report(400.0, 50)  # far worse than the others at its first evaluation ...
+        assert slow.should_prune() == pruned_at_first_report
+        if pruned_at_first_report:
+            continue  # without a warm-up (the old pruner) it would have been stopped here
+        for epoch in (100, 150, 200):
+            slow.report(300.0, epoch)
+            assert not slow.should_prune()
+        slow.report(60.0, 250)  # ... and better than all of them once it got going
+        assert not slow.should_prune()
+        hopeless = study.ask()
+        hopeless.report(500.0, 300)  # past the warm-up the pruner still prunes
+        assert hopeless.should_prune()

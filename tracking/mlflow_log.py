@@ -11,11 +11,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import re
 import time
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import unquote
+
+from gans.cli import safe_name
+from gans.config import first_line
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -54,8 +56,7 @@ def artifact_location(tracking_uri: str, experiment: str) -> str | None:
     if not tracking_uri.startswith("sqlite:///"):
         return None
     db = Path(unquote(tracking_uri[len("sqlite:///"):]))
-    safe = re.sub(r"[^\w.-]", "_", experiment)
-    return (db.parent / "mlruns" / safe).resolve().as_uri()
+    return (db.parent / "mlruns" / safe_name(experiment)).resolve().as_uri()
 
 
 def connect(tracking_uri: str | None):
@@ -150,8 +151,7 @@ def _tracking_call(method):
         try:
             return method(self, *a, **kw)
         except Exception as e:  # MlflowException, OSError (ENOSPC), requests errors
-            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise TrackingError(f"tracking store: {type(e).__name__}: {first}"[:500]) from e
+            raise TrackingError(f"tracking store: {type(e).__name__}: {first_line(e)}"[:500]) from e
 
     return wrapper
 
