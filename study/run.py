@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = preset.confirm_seeds if args.confirm_seeds is None else args.confirm_seeds
     if counts["waiting"] > 0:
         announce_estimate(settings, searched, len(study.user_attrs.get("baselines", [])) + top if top and seeds else 0,
-                          seeds, counts["waiting"])
+                          seeds, counts["waiting"], progress=not args.no_progress)
     status = "FINISHED"
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     stop_on_signals()
@@ -434,14 +434,24 @@ def stage(text: str) -> None:
     print(f"== {text}", file=sys.stderr, flush=True)
 
 
-def announce_estimate(settings: StudySettings, searched: dict, horizon_configs: int, seeds: int, trials: int) -> None:
+def announce_estimate(settings: StudySettings, searched: dict, horizon_configs: int, seeds: int, trials: int,
+                      progress: bool = True) -> None:
     """Measure this device on a mid-space configuration and print how long the study will take; on
     a machine without a GPU, a study beyond `CPU_WARN_HOURS` names the `cpu` preset (and goes on)."""
     from study import estimate as E
 
+    from rich.console import Console
+
     threads = max(1, (os.cpu_count() or 1) // settings.workers) if settings.workers > 1 else 0
     config = E.middle(searched, settings.ctx.base)
-    costs = E.measure(config, threads)
+    console = Console(stderr=True, highlight=False)
+    what = "measuring this device (a dozen steps, one evaluation, the domain classifier)"
+    if console.is_terminal and progress:
+        with console.status(what):  # a spinner: the set-up can take half a minute
+            costs = E.measure(config, threads)
+    else:
+        print(what, file=sys.stderr, flush=True)
+        costs = E.measure(config, threads)
     epochs = searched.get("epochs")
     plan = E.Plan(trials=trials, mean_budget=(epochs.low + epochs.high) / 2 if epochs else config.epochs,
                   eval_every=config.eval_every, horizon_runs=horizon_configs * seeds, horizon=settings.horizon,
