@@ -1,8 +1,10 @@
 """`python -m reports.build`: the Markdown report of one study, answering "is 500–600 epochs best?".
 
-Reads only the stores (the Optuna study; the study's MLflow runs, metric histories and sample
-images) and the data set's first images; never trains. Writes `DIR/report.md`, its PNG charts and
-`DIR/trials.csv` (one row per trial); a rebuild replaces them and removes charts it no longer makes.
+Reads the stores (the Optuna study; the study's MLflow runs, metric histories and sample images)
+and the data set's first images; never trains. Writes `DIR/report.md`, its PNG charts,
+`DIR/trials.csv` (one row per trial) and `DIR/horizon.csv` (one row per horizon run and evaluated
+epoch); a rebuild replaces them and removes charts it no longer makes. The same files, and the
+verdict's headline as the run's note, go onto the study's parent MLflow run.
 """
 
 from __future__ import annotations
@@ -603,14 +605,35 @@ def build(study_name: str, storage: str | None = None, tracking_uri: str | None 
     a = analyse(data, top)
     r = write_report(data, a, out, top)
     write(out, r, data, a.horizon)
+    attach(data, a, r, out)
     print(f"wrote {out / 'report.md'} with {len(r.files)} charts in {time.perf_counter() - t0:.1f} s"
           + (f" ({len(r.skipped)} left out: {', '.join(r.skipped)})" if r.skipped else ""), file=sys.stderr)
     return headline(r)
 
 
+def attach(data, a: Analysis, r: Report, out: Path) -> None:
+    """The report on the study's parent MLflow run: the verdict's headline and the best trial as the
+    run's description, report.md and its charts as its artifacts (the UI's artifact view shows them)."""
+    from tracking.mlflow_log import attach_report
+
+    parent = data.study.user_attrs.get("mlflow_parent_run_id")
+    if not parent or parent not in set(stores_run_ids(data)):
+        return  # the study recorded no parent run in this tracking store
+    best = (f"Best trial: {int(a.done.iloc[0]['number'])} ({metric_name(data.metric)} "
+            f"{V.fmt(a.done.iloc[0]['value'])} after {V.fmt(_num(a.done.iloc[0]['last_epoch']))} epochs)."
+            if not a.done.empty else "No search trial completed.")
+    attach_report(data.client, parent, out, f"{headline(r)}\n\n{best}\n\nThe whole report: artifacts, report/report.md.")
+
+
+def stores_run_ids(data) -> list[str]:
+    from tracking import query
+
+    return list(query.study_runs(data.client, data.experiment_id, data.study_name, role="study")["run_id"])
+
+
 def headline(r: Report) -> str:
-    """The verdict's first statement."""
-    return next((line[2:] for line in r.lines if line.startswith("- ")), "no verdict")
+    """The verdict's first statement, without Markdown emphasis."""
+    return next((line[2:].replace("**", "") for line in r.lines if line.startswith("- ")), "no verdict")
 
 
 @main_guard

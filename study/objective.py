@@ -311,7 +311,8 @@ class Objective:
 
         def should_stop(epoch: int, value: float) -> str | None:
             trial.report(value, epoch)
-            if trial.should_prune():
+            # A trial at its last epoch has nothing left to save: it completes, whatever the median says.
+            if epoch < config.epochs and trial.should_prune():
                 return f"pruned at epoch {epoch} of {config.epochs}: {ctx.metric} {value:.4g}"
             return None
 

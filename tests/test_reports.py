@@ -138,7 +138,7 @@ def mlflow_client(stores):
     return MlflowClient(stores["tracking"])
 
 
-def test_report_contains_every_file_it_links_to(report):
+def test_report_contains_every_file_it_links_to(report, small_study):
     from PIL import Image
 
     md = (report / "report.md").read_text()
@@ -150,6 +150,16 @@ def test_report_contains_every_file_it_links_to(report):
             with Image.open(report / name) as im:
                 assert im.width >= 500 and im.height >= 300, name
     assert "_No chart" not in md
+    # The study's parent run carries the answer: the headline as its note, the report as artifacts.
+    client = mlflow_client(small_study)
+    exp = client.get_experiment_by_name(STUDY)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the runs
+    parent = client.search_runs([exp.experiment_id], "tags.role = 'study'")[0]
+    first = next(line for line in md.splitlines() if line.startswith("- "))[2:].replace("**", "")
+    note = parent.data.tags["mlflow.note.content"]
+    assert note.startswith(first) and "Best trial:" in note
+    attached = {Path(f.path).name for f in client.list_artifacts(parent.info.run_id, "report")}
+    assert {"report.md", "horizon.csv", *CHARTS} <= attached
     csv = pd.read_csv(report / "trials.csv")
     assert len(csv) == 4 and {"number", "state", "value", "best_epoch", "lr_g", "lr_d"} <= set(csv.columns)
 

@@ -30,6 +30,17 @@ def test_dcgan_on_cats_writes_everything(tmp_path, cats):
     assert state["config"]["limit"] == 100 and state["epoch"] == 2
 
 
+@pytest.mark.parametrize("data, model, size", [("mnist", "mlp", 28), ("cats", "dcgan", 64)])
+def test_the_model_and_image_size_follow_the_data(tmp_path, data_root, cats, data, model, size):
+    out = tmp_path / "run"
+    source = cats if data == "cats" else data
+    r = run_train("--data", source, "--data-root", data_root, "--limit", 64, "--epochs", 1, "--batch-size", 32,
+                  "--ngf", 8, "--ndf", 8, "--hidden", 32, "--out", out)
+    assert r.returncode == 0, r.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert (config["model"], config["image_size"]) == (model, size)
+
+
 def test_diverged_run_leaves_no_checkpoint(tmp_path, data_root):
     out = tmp_path / "nan"
     r = run_train("--model", "mlp", "--data", "mnist", "--data-root", data_root, "--image-size", 28,

@@ -70,19 +70,36 @@ def connect(tracking_uri: str | None):
     return MlflowClient(tracking_uri=uri)
 
 
+# MLflow 3's UI opens an experiment by its kind: without this tag it may guess "GenAI" and open on an
+# empty traces overview instead of the runs.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def ensure_experiment(client, name: str) -> str:
-    """Id of the experiment `name`, created (or restored from the trash) when needed."""
+    """Id of the experiment `name` (a model-training experiment), created (or restored from the
+    trash) when needed."""
     exp = client.get_experiment_by_name(name)
     if exp is None:
         try:
-            return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name))
+            return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name),
+                                            tags=EXPERIMENT_KIND)
         except Exception:  # another machine's command created it a moment ago
             exp = client.get_experiment_by_name(name)
             if exp is None:
                 raise
     if exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
+    for key, value in EXPERIMENT_KIND.items():
+        if exp.tags.get(key) != value:
+            client.set_experiment_tag(exp.experiment_id, key, value)
     return exp.experiment_id
+
+
+def attach_report(client, run_id: str, folder: str | Path, note: str) -> None:
+    """The study's answer on its parent run: `note` as the run's description (the note the UI shows)
+    and the report's files as the run's artifacts under `report/`."""
+    set_tags(client, run_id, {"mlflow.note.content": note})
+    client.log_artifacts(run_id, str(folder), artifact_path="report")
 
 
 def study_run(client, experiment_id: str, study_name: str, tags: Mapping[str, Any]) -> str:
