@@ -16,7 +16,6 @@ seed alone, hence several seeds per configuration.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -209,6 +208,7 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
             raise UserError(f"{flag_name}: must be > {low}, got {v}")
     log = log or (lambda line: print(line, file=sys.stderr))
 
+    from study.engine import worker_threads
     from study.existing import load_existing_study
     from tracking import mlflow_log as ml
     from tracking import query
@@ -233,7 +233,7 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
     workers = min(workers, len(jobs)) or 1
     where = Where(study_name, client.tracking_uri, experiment_id, parent, metric,
                   str(Path(checkpoints or attrs.get("checkpoints") or "checkpoints").resolve()), rescore_sets,
-                  threads=max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0)
+                  threads=worker_threads(workers))
     if jobs:
         from gans.metrics import build_evaluator
 

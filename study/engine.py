@@ -426,6 +426,12 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def worker_threads(workers: int) -> int:
+    """CPU threads for each of `workers` processes sharing this machine's cores (0: one process,
+    leave torch's default): oversubscribed BLAS threads make every one of them crawl."""
+    return max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
+
+
 def cap_gpu_memory(s: StudySettings) -> bool:
     """K workers sharing one GPU: each gets 0.95/K of the study's device, so one large trial runs out
     of memory alone (and is retried, see `Contended`) instead of starving the others. Nothing for a
@@ -447,8 +453,9 @@ def worker_main(s: StudySettings, worker: int, errors) -> None:
     import torch
 
     stop_on_signals()
-    # K processes sharing the cores: oversubscribed BLAS threads make every one of them crawl.
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, s.workers)))
+    threads = worker_threads(s.workers)
+    if threads:
+        torch.set_num_threads(threads)
     cap_gpu_memory(s)
     try:
         run_trials(s, worker=worker)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import shlex
 import signal
 import sys
@@ -25,7 +24,7 @@ from gans.cli import add_config_flags, config_overrides, main_guard, mask_text, 
 from gans.config import TrainConfig, UserError, first_line, follow_data
 from study.baselines import fitting
 from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, open_storage,
-                          quiet_libraries, resolve_storage, run_trials, stop_on_signals)
+                          quiet_libraries, resolve_storage, run_trials, stop_on_signals, worker_threads)
 from study.objective import STUDY_METRICS, TrialContext, train_data
 from study.presets import PRESETS, preset_config
 from study.space import FAMILY, apply_overrides, default_space, load_space_file, split_fixed, validate
@@ -442,7 +441,7 @@ def announce_estimate(settings: StudySettings, searched: dict, horizon_configs: 
 
     from rich.console import Console
 
-    threads = max(1, (os.cpu_count() or 1) // settings.workers) if settings.workers > 1 else 0
+    threads = worker_threads(settings.workers)
     config = E.middle(searched, settings.ctx.base)
     console = Console(stderr=True, highlight=False)
     what = "measuring this device (a dozen steps, one evaluation, the domain classifier)"
