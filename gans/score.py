@@ -102,8 +102,9 @@ def score(args: argparse.Namespace) -> dict:
     extractor = build_extractor(config, device)
     if fake_path.is_file():
         _, generator, num_classes = generator_from_checkpoint(state, device)
-        fake = GeneratorSource(sampler_of(generator, resolve_precision(ckpt.precision, device)), ckpt.nz,
-                               num_classes, device, seed=config.seed)
+        # In the precision it was trained in (checkpoints from before "resolved" was recorded: resolved here).
+        precision = state.get("resolved", {}).get("precision") or resolve_precision(ckpt.precision, device)
+        fake = GeneratorSource(sampler_of(generator, precision), ckpt.nz, num_classes, device, seed=config.seed)
         num_samples = config.num_samples
     else:
         try:
@@ -120,7 +121,10 @@ def score(args: argparse.Namespace) -> dict:
                         kid_subset_size=config.kid_subset_size, seed=config.seed, device=device)
     except UserError as e:
         raise _renamed(e, "--real") from None
-    out.update(extractor=extractor.kind, extractor_name=extractor.name, **extractor.info,
+    if fake_path.is_file():
+        out.update(precision=precision, trained_on=state.get("resolved", {}).get("device", "?"))
+    out.update(extractor=extractor.kind, extractor_name=extractor.name, extractor_sha256=extractor.sha256,
+               **extractor.info,
                image_size=config.image_size, seconds=round(time.perf_counter() - t0, 2))
     return out
 

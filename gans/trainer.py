@@ -230,6 +230,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
 
+    @property
+    def resolved(self) -> dict[str, str]:
+        """What `device="auto"` and `precision="auto"` became on this machine, and the torch that ran it:
+        a checkpoint scored elsewhere is scored in the precision it was trained in."""
+        # str(): a TorchVersion would not load with weights_only=True.
+        return {"device": self.device.type, "precision": self.precision, "torch": str(torch.__version__)}
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "format": CHECKPOINT_FORMAT,
@@ -242,6 +249,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "fixed_z": self.fixed_z,
+            "resolved": self.resolved,
             "rng_cpu": torch.get_rng_state(),
             # Restoring both generators makes a resumed run continue exactly where it stopped.
             **({"rng_cuda": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}),

@@ -353,14 +353,15 @@ def caveats(data, a: Analysis) -> list[str]:
                        f"at {min(nf)} generated images values are comparable only within this study, at equal N"
                        + (f"; in {below} of {len(evaluated)} runs N was below the feature dimension, so the "
                           "covariance estimates are rank-deficient (trust KID more there)." if below else "."))
-    extractors = sorted({str(x) for x in t["extractor"].dropna()})
-    for ex in extractors:
+    named = "".join(f" `{name}` (weights SHA-256 `{sha[:12]}…`)" for name, sha in data.extractors.items())
+    for ex in sorted({str(x) for x in t["extractor"].dropna()}):
         if ex == "domain":
             src = sorted({str(d) or str(x) for d, x in zip(t["domain_data"].fillna(""), t["data"].fillna(""))})
-            out.append(f"Extractor: `domain`, a classifier trained on {', '.join(src)}, not Inception-v3: these "
-                       f"{M} values are not comparable with published ones.")
+            out.append(f"Extractor: `domain`{named}, a classifier trained on {', '.join(src)}, not Inception-v3: "
+                       f"these {M} values are not comparable with published ones.")
         else:
-            out.append(f"Extractor: `{ex}`.")
+            out.append(f"Extractor: `{ex}`{named}, the FID Inception-v3 graph: {M} values are comparable with "
+                       "published Inception FIDs computed at the same N (never across N).")
     n = len(t)
     out.append(f"{c['PRUNED']} of {n} search trials were pruned and {c['FAIL']} failed; the search section uses the "
                f"{len(a.done)} completed ones, the epochs verdict none of them.")

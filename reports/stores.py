@@ -48,6 +48,9 @@ class StudyData:
     searched: list[str] = field(default_factory=list)
     client: Any = None
     experiment_id: str | None = None
+    extractors: dict[str, str] = field(default_factory=dict)
+    """name -> weights SHA-256 of the extractor the runs were scored with (at most one; empty for runs
+    logged before extractors were recorded)"""
 
     def trial_row(self, number: int):
         return self.trials.loc[self.trials["number"] == number].iloc[0]
@@ -57,6 +60,33 @@ def _run_config(row) -> dict[str, Any]:
     from tracking.query import typed_config
 
     return typed_config({k[len("param."):]: v for k, v in row.items() if k.startswith("param.")})
+
+
+def _first_present(row, *keys):
+    import pandas as pd
+
+    return next((row.get(k) for k in keys if k in row and pd.notna(row.get(k))), None)
+
+
+def one_extractor(runs, study_name: str) -> dict[str, str]:
+    """{name: SHA-256} of the extractor that scored `runs` (a DataFrame of MLflow runs); a UserError when
+    they were scored with more than one (also by kind, for runs that logged no hash)."""
+    import pandas as pd
+
+    def column(key):
+        return runs.get(key, pd.Series(index=runs.index, dtype=object))
+
+    found: dict[tuple[str, str], int] = {}
+    for name, sha in zip(column("tag.extractor_name"), column("tag.extractor_sha256")):
+        if isinstance(sha, str):
+            found[(name, sha)] = found.get((name, sha), 0) + 1
+    kinds = {k for k in column("param.extractor") if isinstance(k, str)}
+    if len(found) > 1 or len(kinds) > 1:
+        what = (", ".join(f"{n} ({s[:12]}…, {k} runs)" for (n, s), k in sorted(found.items()))
+                if len(found) > 1 else " and ".join(sorted(kinds)))
+        raise UserError(f"--study-name {study_name}: its runs were scored with different extractors ({what}); their "
+                        "values are on different scales and one report cannot compare them")
+    return {name: sha for name, sha in found}
 
 
 def load(study_name: str, storage: str | None = None, tracking_uri: str | None = None) -> StudyData:
@@ -85,6 +115,7 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     role = runs.get(f"tag.{ROLE}", pd.Series(index=runs.index, dtype=object))
     trial_runs = runs[role == "trial"]
     confirm_runs = runs[role == "confirm"]
+    extractors = one_extractor(runs[role.isin(["trial", "confirm"])], study_name)
 
     # A trial number maps to its latest run (a resumed study never reuses a number, but be safe).
     by_number = {int(r[f"tag.{TRIAL_NUMBER}"]): r for _, r in trial_runs.iterrows()
@@ -116,7 +147,9 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
             "duration_s": t.duration.total_seconds() if t.duration is not None else None,
             "run_id": run_id,
             "run_status": run["status"] if run is not None else None,
-            **{f"eval_{k}": (run.get(f"metric.{k}") if run is not None else None) for k in SAMPLE_COUNTS},
+            # Tags since the metric groups; metrics (the last evaluation's) before them.
+            **{f"eval_{k}": (_first_present(run, f"tag.{k}", f"metric.{k}") if run is not None else None)
+               for k in SAMPLE_COUNTS},
             **{k: config.get(k) for k in CONFIG_FIELDS},
         })
     columns = ["number", "state", "value", "best_epoch", "best_value", "epochs_done", "last_epoch", "last_value",
@@ -157,7 +190,7 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     return StudyData(study=study, study_name=study_name, storage=url, tracking_uri=uri, metric=metric,
                      minimize=minimize, trials=trials, history=history, confirm=confirm,
                      confirm_history=confirm_history, searched=searched, client=client,
-                     experiment_id=experiment_id)
+                     experiment_id=experiment_id, extractors=extractors)
 
 
 def sample_image(data: StudyData, number: int, epoch: int, dst: Path) -> tuple[Path, int] | None:

@@ -16,6 +16,7 @@ seed alone, hence several seeds per configuration.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass
@@ -160,6 +161,8 @@ class Where:
     checkpoints: str
     rescore_sets: int
     threads: int = 0
+    extractor: dict | None = None
+    """the study's extractor (`study.extractor`): a run scoring with other weights refuses"""
 
 
 def train_job(where: Where, job: Job) -> tuple[Job, str, str, float]:
@@ -181,7 +184,7 @@ def train_job(where: Where, job: Job) -> tuple[Job, str, str, float]:
 
     ckpt = Path(where.checkpoints) / safe_name(where.study_name) / job.name / "best.pt"
     outcome = train_and_log(job.config, metric=where.metric, logger=logger, checkpoint=ckpt,
-                            rescore_sets=where.rescore_sets)
+                            rescore_sets=where.rescore_sets, study_extractor=where.extractor)
     took = time.perf_counter() - t0
     if ckpt.parent.is_dir() and not any(ckpt.parent.iterdir()):
         ckpt.parent.rmdir()
@@ -235,10 +238,13 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
                   str(Path(checkpoints or attrs.get("checkpoints") or "checkpoints").resolve()), rescore_sets,
                   threads=worker_threads(workers))
     if jobs:
-        from gans.metrics import build_evaluator
+        from study.extractor import pin
 
-        # Train (domain) or locate the extractor once before any worker does: one set of weights.
-        build_evaluator(jobs[0].config)
+        # The study's extractor, fetched or located once before any worker starts: one set of weights.
+        # The trials' logged --domain-weights is a path on the machine that ran them.
+        pinned = pin(study, client, parent, jobs[0].config.replace(domain_weights=""))
+        jobs = [dataclasses.replace(j, config=j.config.replace(domain_weights=pinned.domain_weights)) for j in jobs]
+        where = dataclasses.replace(where, extractor=study.user_attrs.get("extractor"))
     done = 0
 
     def report(result) -> None:

@@ -221,9 +221,9 @@ class ParentRunLog:
 
         if self.client is None or self.run_id is None or trial.state.name != "COMPLETE":
             return
-        values = {f"trial_{self.metric}": trial.value}
+        values = {f"quality/trial_{self.metric}": trial.value}
         try:
-            values[f"study_best_{self.metric}"] = study.best_value
+            values[f"quality/study_best_{self.metric}"] = study.best_value
         except ValueError:  # no completed trial visible yet
             pass
         log_metrics(self.client, self.run_id, values, step=trial.number)

@@ -97,6 +97,7 @@ def train_and_log(
     finish_tags: Callable[[Outcome], Mapping[str, Any]] | None = None,
     evaluator: Any = "config",
     rescore_sets: int = 0,
+    study_extractor: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """Train `config`, log every epoch record to `logger` (a `tracking.mlflow_log.RunLogger`), and end
     that run with a status matching the outcome.
@@ -115,6 +116,9 @@ def train_and_log(
     `rescore_sets` > 0: once a training completes, the generators of its last and its best epoch are
     scored again on that many fresh sample sets (seeds 1, 2, ...), logged as `<metric>_resample_<k>`
     at those epochs: how far two evaluations of one model lie apart (the evaluation's own noise).
+
+    `study_extractor` (the study's recorded extractor, `study.extractor`): the run refuses to score
+    with other weights. Every run logs its extractor's name and weights hash as tags.
     """
     from gans.train import build_evaluator
     from gans.trainer import Diverged, Trainer
@@ -126,8 +130,14 @@ def train_and_log(
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     last_checkpoint = Path(last_checkpoint) if last_checkpoint is not None else None
     try:
-        trainer = Trainer(config, train_data(config),
-                          evaluator=build_evaluator(config) if evaluator == "config" else evaluator)
+        if evaluator == "config":
+            evaluator = build_evaluator(config)
+        extractor = getattr(evaluator, "extractor", None)
+        if extractor is not None and study_extractor is not None:
+            from study.extractor import check
+
+            check(study_extractor, extractor, "this study")
+        trainer = Trainer(config, train_data(config), evaluator=evaluator)
         bests: dict[str, float] = {}
         if resume is not None:
             trainer.load_state_dict(resume.state)
@@ -136,7 +146,10 @@ def train_and_log(
         if logger is not None:
             logger.log_config(config)
             # Epochs translate into steps and images seen only with the data set's size.
-            logger.set_tags({"train_images": len(trainer.data), "steps_per_epoch": trainer.steps_per_epoch})
+            logger.set_tags({"train_images": len(trainer.data), "steps_per_epoch": trainer.steps_per_epoch,
+                             **{f"resolved_{k}": v for k, v in trainer.resolved.items()},
+                             **({"extractor_name": extractor.name, "extractor_sha256": extractor.sha256}
+                                if extractor is not None else {})})
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             checkpoint.unlink(missing_ok=True)  # a stale file would pass for this run's best
@@ -266,6 +279,8 @@ class TrialContext:
     memory_capped: bool = False
     """the trial shares its GPU with other workers under a memory cap: running out of memory then says
     more about the neighbours than about the configuration"""
+    system_metrics: bool = True
+    """log CPU, memory and GPU use of every trial run (MLflow's `system/` metrics)"""
 
 
 class Contended(Exception):
@@ -304,8 +319,8 @@ class Objective:
                     ml.BASELINE: baseline, ml.OPTUNA_STATE: "RUNNING", "metric": ctx.metric}
             if "retry_of" in trial.user_attrs:
                 tags["retry_of_trial"] = trial.user_attrs["retry_of"]
-            logger = ml.RunLogger(self.client, ctx.experiment_id, trial_name(trial.number),
-                                  parent_run_id=ctx.parent_run_id, tags=tags)
+            logger = ml.RunLogger(self.client, ctx.experiment_id, trial_name(trial.number), parent_run_id=ctx.parent_run_id,
+                                  tags=tags, system_metrics=ctx.system_metrics)
             trial.set_user_attr("mlflow_run_id", logger.run_id)
         resume = self.resume(trial, config, logger)
 
@@ -330,6 +345,7 @@ class Objective:
                 checkpoint_every=ctx.checkpoint_every, resume=resume, on_record=on_record,
                 on_step=self.progress.step if self.progress is not None else None,
                 finish_tags=lambda o: {ml.OPTUNA_STATE: OPTUNA_STATE[o.state]},
+                study_extractor=trial.study.user_attrs.get("extractor"),
             )
         except _oom_errors() as e:
             reason = f"out of memory: {first_line(e) or type(e).__name__}"

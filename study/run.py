@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                    help="also save a resumable checkpoint every N epochs (default: 0, at evaluated epochs only)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars: one line per trial and per stage")
+    g.add_argument("--no-system-metrics", action="store_true",
+                   help="do not log CPU, memory and GPU use of the trial runs (MLflow's system/ metrics, sampled "
+                        "every $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL seconds, default 10)")
     h = p.add_argument_group("after the search: horizon runs and the report")
     h.add_argument("--confirm-top", type=int, metavar="K",
                    help="best configurations retrained to the horizon, with every fitting seed baseline "
@@ -145,7 +148,8 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
         trials=trials,
         ctx=TrialContext(study_name=study_name, base=base, space=searched, metric=args.metric,
                          checkpoints=str(Path(args.checkpoints).resolve()), checkpoint_every=args.checkpoint_every,
-                         memory_capped=workers > 1 and base.device != "cpu"),
+                         memory_capped=workers > 1 and base.device != "cpu",
+                         system_metrics=not args.no_system_metrics),
         sampler_seed=args.sampler_seed,
         pruner_startup=preset.pruner_startup,
         min_resource=min(base.eval_every or min_epochs, min_epochs),
@@ -277,8 +281,11 @@ def commands(s: StudySettings) -> dict[str, str]:
     """Follow-up commands, passwords masked (the user types theirs back in)."""
     q = shlex.quote
     tracking, storage = mask_url(s.tracking_uri), mask_url(s.storage)
-    ui = (f"mlflow ui --backend-store-uri {q(tracking)}" if not tracking.startswith(("http://", "https://"))
-          else f"open {tracking}")
+    from tracking.mlflow_log import ui_url
+
+    exp = s.ctx.experiment_id or "ID"
+    ui = (f"mlflow ui --backend-store-uri {q(tracking)}, then open {ui_url('http://127.0.0.1:5000', exp)}"
+          if not tracking.startswith(("http://", "https://")) else f"open {ui_url(tracking, exp)}")
     return {
         "open the MLflow UI": ui,
         "list the trials": f"optuna trials --study-name {q(s.study_name)} --storage {q(storage)}",
@@ -361,8 +368,19 @@ def main(argv: list[str] | None = None) -> int:
     client.log_dict(parent, {k: vars(p) for k, p in searched.items()}, "search_space.json")
     study.set_user_attr("mlflow_experiment_id", experiment_id)
     study.set_user_attr("mlflow_parent_run_id", parent)
+    from study.extractor import device_default, fit_metrics, pin
+
+    overrides = config_overrides(args)
+    base = settings.ctx.base
+    if args.preset == "full" and "extractor" not in overrides:
+        base, more = device_default(base)
+        notes += more
+    base, more = fit_metrics(base, explicit="metrics" in overrides, required=settings.metric)
+    notes += more
+    # One extractor for every trial, worker and machine, resolved (trained) before any of them starts.
+    base = pin(study, client, parent, base, follow="extractor" not in overrides)
     settings = dataclasses.replace(settings, ctx=dataclasses.replace(
-        settings.ctx, experiment_id=experiment_id, parent_run_id=parent))
+        settings.ctx, experiment_id=experiment_id, parent_run_id=parent, base=base))
 
     for number in fail_dead_trials(study, retry):
         notes.append(f"trial {number}: its worker died; failed, and retried from its last checkpoint")

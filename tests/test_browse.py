@@ -1,7 +1,8 @@
 """Browsing a study's stores the way the README says: `mlflow server` and `optuna-dashboard` on
 127.0.0.1, opened in headless Chromium (Debian's `chromium`, driven by Playwright; no browser
-download). Checks that the study's experiment, its trial runs and a metric chart are on screen and
-saves screenshots (the folder is printed; set GAN_STUDY_SCREENSHOTS to copy them there as well).
+download). Checks what a user sees: the experiment opening on its runs, the trial runs, the quality
+section first in the chart view, the report among the study run's artifacts; saves screenshots (the
+folder is printed; set GAN_STUDY_SCREENSHOTS to copy them there as well).
 
 Skips where Chromium, Playwright or optuna-dashboard is not installed.
 """
@@ -86,19 +87,29 @@ def shots(tmp_path_factory) -> Path:
             shutil.copy2(f, copy_to)
 
 
-def test_mlflow_ui_shows_the_experiment_its_trial_runs_and_a_metric_chart(stores, servers, page, shots):
+def test_mlflow_ui_opens_on_the_runs_with_quality_charts_first_and_the_report(stores, servers, page, shots):
     from mlflow import MlflowClient
+
+    from reports.build import main as build_main
+    from tracking.mlflow_log import EXPERIMENT_KIND, ui_url
 
     client = MlflowClient(stores["tracking"])
     exp = client.get_experiment_by_name(STUDY)
+    # What our logging controls: a model-training experiment, quality metrics grouped, the report attached.
+    assert {k: exp.tags.get(k) for k in EXPERIMENT_KIND} == EXPERIMENT_KIND
+    assert build_main(["--study-name", STUDY, "--storage", stores["storage"], "--out",
+                       str(shots.parent / "browse-report")]) == 0
+    parent = client.search_runs([exp.experiment_id], "tags.role = 'study'")[0]
     trials = client.search_runs([exp.experiment_id], "tags.role = 'trial'")
-    base = servers["mlflow"]
 
-    page.goto(f"{base}/#/experiments/{exp.experiment_id}/runs", timeout=PAGE_S * 1000)
+    # The experiment as the URL `study.run` prints opens it: the runs, not MLflow 3's GenAI overview.
+    page.goto(ui_url(servers["mlflow"], exp.experiment_id), timeout=PAGE_S * 1000)
+    row = page.locator("[role=row]").filter(has_text=STUDY).first
+    row.wait_for(timeout=PAGE_S * 1000)
+    assert page.get_by_text("matching runs").count() and not page.get_by_text("Token Usage").count()
+    page.screenshot(path=str(shots / "mlflow-experiment.png"))
     # Trial runs are nested under the study's parent run (named after the study): expand it.
-    parent = page.locator("[role=row]").filter(has_text=STUDY).first
-    parent.wait_for(timeout=PAGE_S * 1000)
-    parent.locator("button").first.click()
+    row.locator("button").first.click()
     for run in trials:
         page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=PAGE_S * 1000)
     close = page.get_by_role("button", name="Close")
@@ -106,17 +117,22 @@ def test_mlflow_ui_shows_the_experiment_its_trial_runs_and_a_metric_chart(stores
         close.first.click()
     page.screenshot(path=str(shots / "mlflow-runs.png"))
 
-    run = next(r for r in trials if r.info.status == "FINISHED")  # a whole curve, not a pruned stub
-    page.goto(f"{base}/#/experiments/{exp.experiment_id}/runs/{run.info.run_id}/model-metrics",
+    # The chart view: sections by metric prefix, the quality section (with the study metric) first.
+    page.locator("label").filter(has=page.locator("input[value=CHART]")).first.click()
+    page.get_by_text("quality/fid", exact=True).first.wait_for(timeout=PAGE_S * 1000)
+    sections = [t for t in page.locator("body").inner_text().splitlines()
+                if t in ("quality", "speed", "system", "train", "Model metrics", "System metrics")]
+    assert sections[0] == "quality", sections
+    page.screenshot(path=str(shots / "mlflow-charts.png"))
+
+    # The answer on the study's run: its artifacts hold the report.
+    page.goto(f"{servers['mlflow']}/#/experiments/{exp.experiment_id}/runs/{parent.info.run_id}/artifacts"
+              "?workflowType=machine_learning",
               timeout=PAGE_S * 1000)
-    page.get_by_text(run.info.run_name).first.wait_for(timeout=PAGE_S * 1000)
-    search = page.get_by_placeholder("Search metric charts")
-    search.fill("fid")
-    # The chart card titled exactly "fid" (not best_fid) with a drawn plot inside.
-    card = page.locator("div").filter(has=page.get_by_text("fid", exact=True)).filter(
-        has=page.locator(".js-plotly-plot"))
-    card.last.wait_for(timeout=PAGE_S * 1000)
-    page.screenshot(path=str(shots / "mlflow-fid-chart.png"))
+    page.get_by_text("report", exact=True).first.click(timeout=PAGE_S * 1000)
+    page.get_by_text("report.md", exact=True).first.click(timeout=PAGE_S * 1000)
+    page.get_by_text("Is 500", exact=False).first.wait_for(timeout=PAGE_S * 1000)
+    page.screenshot(path=str(shots / "mlflow-report.png"))
 
 
 def test_optuna_dashboard_shows_the_study_and_its_history(stores, servers, page, shots):

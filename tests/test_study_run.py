@@ -56,9 +56,11 @@ def test_quick_study_logs_every_trial_and_resumes_to_the_target(tmp_path, data_r
     from mlflow import MlflowClient
 
     monkeypatch.chdir(tmp_path)  # the default stores live in the working folder
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")  # trials of seconds get samples
     assert main(quick(data_root, "--trials", "3")) == 0
     out = capsys.readouterr().out
     assert "top" in out and "mlflow ui --backend-store-uri" in out and "optuna trials --study-name" in out
+    assert "#/experiments/1?workflowType=machine_learning" in out
     assert (tmp_path / "optuna.db").exists() and (tmp_path / "mlflow.db").exists()
 
     study = load(tmp_path)
@@ -81,12 +83,17 @@ def test_quick_study_logs_every_trial_and_resumes_to_the_target(tmp_path, data_r
         assert run.data.tags["baseline"] == t.user_attrs.get("baseline", "")
         assert run.data.params["lr_g"] == str(t.params["lr_g"]) and run.data.params["epochs"] == "3"
         done = t.user_attrs["epochs_done"]
-        assert [m.step for m in client.get_metric_history(run.info.run_id, "loss_d")] == list(range(1, done + 1))
-        for key in ("loss_g", "d_real", "d_fake", "images_per_s"):
+        # Grouped for the chart view (quality/, train/, speed/); the evaluation's constants are tags.
+        assert {k.split("/")[0] for k in run.data.metrics} == {"quality", "train", "speed", "system"}
+        assert "system/cpu_utilization_percentage" in run.data.metrics
+        assert "quality/fid" in run.data.metrics and "num_fake" not in run.data.metrics
+        assert run.data.tags["num_fake"] == "300" and run.data.tags["feature_dim"] == "128"
+        assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss_d")] == list(range(1, done + 1))
+        for key in ("train/loss_g", "train/d_real", "train/d_fake", "speed/images_per_s"):
             assert len(client.get_metric_history(run.info.run_id, key)) == done
-        fids = client.get_metric_history(run.info.run_id, "fid")
+        fids = client.get_metric_history(run.info.run_id, "quality/fid")
         assert [m.step for m in fids] == list(range(1, done + 1))  # --eval-every 1
-        best = client.get_metric_history(run.info.run_id, "best_fid")[-1].value
+        best = client.get_metric_history(run.info.run_id, "quality/best_fid")[-1].value
         assert best == pytest.approx(min(m.value for m in fids))
         assert t.user_attrs["best_value"] == pytest.approx(best)
         assert t.user_attrs["best_epoch"] == min(fids, key=lambda m: m.value).step

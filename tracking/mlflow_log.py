@@ -30,6 +30,35 @@ STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "runni
 
 NOT_METRICS = {"epoch", "evaluated"}
 
+# MLflow's chart view groups metrics into sections by the prefix before "/", in alphabetical order:
+# the sample-quality metrics (the study metric among them) first, then the training curves, then speed.
+METRIC_GROUPS = {
+    "quality": ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall"),
+    "train": ("loss_d", "loss_g", "d_real", "d_fake"),
+    "speed": ("seconds", "images_per_s", "eval_seconds"),
+}
+# What an evaluation reports beside its values, constant within a run (the N used, the feature space):
+# tags set once, not curves.
+EVAL_CONSTANTS = ("num_fake", "num_real", "feature_dim", "fid_n_below_dim", "kid_subset_size", "kid_subsets",
+                  "is_splits")
+
+
+def metric_name(key: str) -> str:
+    """The MLflow name of a record key: `fid` -> `quality/fid` (also `best_fid`, `fid_resample_1`),
+    `loss_d` -> `train/loss_d`, `seconds` -> `speed/seconds`; anything else unchanged."""
+    base = key.removeprefix("best_").split("_resample_")[0]
+    for group, names in METRIC_GROUPS.items():
+        if base in names:
+            return f"{group}/{key}"
+    return key
+
+
+def record_key(name: str) -> str:
+    """The record key of an MLflow metric name, grouped (`quality/fid`) or as logged before the groups
+    existed (`fid`)."""
+    group, _, key = name.partition("/")
+    return key if key and group in METRIC_GROUPS else name
+
 
 def quiet() -> None:
     """Silence MLflow's INFO chatter (database creation, migrations)."""
@@ -73,6 +102,12 @@ def connect(tracking_uri: str | None):
 # MLflow 3's UI opens an experiment by its kind: without this tag it may guess "GenAI" and open on an
 # empty traces overview instead of the runs.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def ui_url(server: str, experiment_id: str) -> str:
+    """The experiment's page in the MLflow UI at `server`, on its runs: MLflow 3.x's UI picks its
+    GenAI or model-training layout from this parameter (then remembers it), not from the experiment."""
+    return f"{server.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
 
 
 def ensure_experiment(client, name: str) -> str:
@@ -152,9 +187,11 @@ def log_metrics(client, run_id: str, values: Mapping[str, float], step: int) -> 
 
 
 def record_metrics(record: Mapping[str, Any]) -> dict[str, float]:
-    """The numeric entries of an epoch record (losses, D outputs, speed, metrics, sample counts)."""
-    return {k: float(v) for k, v in record.items()
-            if k not in NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    """The numeric entries of an epoch record that change over a run (losses, D outputs, speed,
+    metrics), under their MLflow names."""
+    return {metric_name(k): float(v) for k, v in record.items()
+            if k not in NOT_METRICS and k not in EVAL_CONSTANTS and isinstance(v, (int, float))
+            and not isinstance(v, bool)}
 
 
 class TrackingError(RuntimeError):
@@ -175,7 +212,7 @@ def _tracking_call(method):
 
 def copy_history(client, src_run: str, dst_run: str, last_step: int) -> dict[str, float]:
     """Copy `src_run`'s metric histories up to `last_step` into `dst_run` (a resumed training goes on
-    where the stopped one left off); returns each metric's last copied value."""
+    where the stopped one left off); returns each metric's last copied value, by record key."""
     from mlflow.entities import Metric
 
     last: dict[str, float] = {}
@@ -184,7 +221,7 @@ def copy_history(client, src_run: str, dst_run: str, last_step: int) -> dict[str
         for i in range(0, len(history), 500):  # log_batch takes at most 1000 entries
             client.log_batch(dst_run, metrics=[Metric(m.key, m.value, m.timestamp, m.step) for m in history[i:i + 500]])
         if history:
-            last[key] = max(history, key=lambda m: (m.step, m.timestamp)).value
+            last[record_key(key)] = max(history, key=lambda m: (m.step, m.timestamp)).value
     return last
 
 
@@ -199,13 +236,28 @@ class RunLogger:
     """One training logged as one MLflow run (nested under `parent_run_id` when given)."""
 
     def __init__(self, client, experiment_id: str, run_name: str, *, parent_run_id: str | None = None,
-                 tags: Mapping[str, Any] | None = None):
+                 tags: Mapping[str, Any] | None = None, system_metrics: bool = False):
         all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         self.client = client
         self.run_id: str = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
         self.finished = False
+        self._constants: dict[str, Any] = {}
+        self._system = system_metrics and self._start_system_metrics()
+
+    def _start_system_metrics(self) -> bool:
+        """MLflow's own monitor (CPU, memory, and GPU utilisation and memory where pynvml sees one) logs
+        `system/...` metrics for this run every $MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL seconds (10). Its
+        public switch is the fluent API's, so the run is also made this process's active run until
+        `finish`."""
+        import mlflow
+
+        if mlflow.active_run() is not None:  # one per process: a worker trains one run at a time
+            return False
+        mlflow.set_tracking_uri(self.client.tracking_uri)
+        mlflow.start_run(run_id=self.run_id, log_system_metrics=True)
+        return True
 
     @_tracking_call
     def log_config(self, config) -> None:
@@ -217,8 +269,13 @@ class RunLogger:
 
     @_tracking_call
     def log_record(self, record: Mapping[str, Any]) -> None:
-        """One epoch record's numbers as metrics at `step=epoch` (NaN/inf are kept: MLflow stores them)."""
+        """One epoch record's numbers as metrics at `step=epoch` (NaN/inf are kept: MLflow stores them);
+        its evaluation constants (sample counts, feature dimension) as tags, once."""
         log_metrics(self.client, self.run_id, record_metrics(record), step=int(record["epoch"]))
+        constants = {k: record[k] for k in EVAL_CONSTANTS if k in record}
+        if constants and constants != self._constants:
+            set_tags(self.client, self.run_id, constants)
+            self._constants = constants
 
     @_tracking_call
     def log_grid(self, grid_uint8, epoch: int) -> None:
@@ -241,6 +298,11 @@ class RunLogger:
         if reason:
             extra[REASON] = reason[:4000]
         self.set_tags(extra)
+        if self._system:
+            import mlflow
+
+            self._system = False
+            mlflow.end_run(STATUS[state])  # stops the monitor after its last sample
         finish(self.client, self.run_id, state)
         self.finished = True
 

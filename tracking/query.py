@@ -13,7 +13,8 @@ from typing import Any, Iterable, Mapping
 from urllib.parse import unquote
 
 from gans.config import UserError
-from tracking.mlflow_log import ROLE, STUDY_NAME, TRIAL_NUMBER, quote_filter, quiet, resolve_tracking_uri
+from tracking.mlflow_log import (ROLE, STUDY_NAME, TRIAL_NUMBER, metric_name, quote_filter, quiet, record_key,
+                                 resolve_tracking_uri)
 
 # `client.log_image(key=..., step=...)` names its files `images/<key>+step+<N>+timestamp+<ms>+<uuid>.png`;
 # MLflow before 3.x used '%' as the separator, so both are read.
@@ -75,7 +76,8 @@ def study_experiment_id(client, study_name: str, hint: str | None = None) -> str
 def study_runs(client, experiment_id: str, study_name: str, role: str | None = None):
     """The study's runs as a DataFrame, one row per run: run_id, run_name, status, start_time,
     end_time, every tag (as `tag.<key>`), every param (as `param.<name>`) and the latest value of every metric
-    (as `metric.<key>`), oldest first."""
+    (as `metric.<record key>`: `metric.fid` whether logged as `quality/fid` or, by an earlier version, as
+    `fid`), oldest first."""
     import pandas as pd
 
     flt = f"tags.{STUDY_NAME} = '{quote_filter(study_name)}'"
@@ -90,7 +92,7 @@ def study_runs(client, experiment_id: str, study_name: str, role: str | None = N
                    "start_time": run.info.start_time, "end_time": run.info.end_time}
             row.update({f"tag.{k}": v for k, v in run.data.tags.items() if not k.startswith("mlflow.")})
             row.update({f"param.{k}": v for k, v in run.data.params.items()})
-            row.update({f"metric.{k}": v for k, v in run.data.metrics.items()})
+            row.update({f"metric.{record_key(k)}": v for k, v in run.data.metrics.items()})
             rows.append(row)
         token = page.token
         if not token:
@@ -102,15 +104,17 @@ def study_runs(client, experiment_id: str, study_name: str, role: str | None = N
 
 
 def metric_histories(client, run_ids: Iterable[str], keys: Iterable[str]):
-    """Long DataFrame (run_id, key, step, value) of every logged value of `keys` in `run_ids`,
-    sorted by run, key and step. A metric logged twice at one step keeps its latest value."""
+    """Long DataFrame (run_id, key, step, value) of every logged value of the record keys `keys` in
+    `run_ids` (under their grouped MLflow names, or the plain names of earlier versions), sorted by
+    run, key and step. A metric logged twice at one step keeps its latest value."""
     import pandas as pd
 
     rows = []
     for run_id in run_ids:
         for key in keys:
-            for m in client.get_metric_history(run_id, key):
-                rows.append((run_id, key, int(m.step), float(m.value), int(m.timestamp)))
+            for name in dict.fromkeys((metric_name(key), key)):
+                for m in client.get_metric_history(run_id, name):
+                    rows.append((run_id, key, int(m.step), float(m.value), int(m.timestamp)))
     frame = pd.DataFrame(rows, columns=["run_id", "key", "step", "value", "timestamp"])
     frame = (frame.sort_values(["run_id", "key", "step", "timestamp"])
              .drop_duplicates(["run_id", "key", "step"], keep="last")
