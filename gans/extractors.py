@@ -513,7 +513,8 @@ def build_inception(config: TrainConfig, device: torch.device) -> Extractor:
         # The official weights keep torch-fidelity's own name (and its cache entries); any other file
         # gets a name of its own, so its features are never mistaken for the official ones.
         official = sha.startswith(INCEPTION_SHA256_PREFIX)
-        name, cls = ("inception-v3-compat" if official else f"inception-v3-compat-{sha[:8]}"), FeatureExtractorInceptionV3
+        name = "inception-v3-compat" if official else f"inception-v3-compat-{sha[:8]}"
+        cls = FeatureExtractorInceptionV3
     _register_with_fidelity(name, cls)
     try:
         cls(name, ["2048"], feature_extractor_weights_path=str(path))

@@ -299,8 +299,9 @@ def calculate(fake: Dataset | GeneratorSource, real: RealSet | None, extractor, 
 EVAL_SEED = 0
 
 
-def build_evaluator(config: TrainConfig) -> Callable[..., dict[str, float | int]]:
-    """The per-epoch evaluator of a run: metrics of `trainer.sample` against the run's training images.
+def build_evaluator(config: TrainConfig) -> Callable[..., dict[str, float | int]] | None:
+    """The per-epoch evaluator of a run: metrics of `trainer.sample` against the run's training images
+    (None when `config.metrics` names none).
     `evaluate(trainer, seed=k)` draws another set of samples (k != EVAL_SEED) from the same generator.
 
     The extractor is trained or located here, once (the callable carries it as `.extractor`); the
@@ -310,6 +311,8 @@ def build_evaluator(config: TrainConfig) -> Callable[..., dict[str, float | int]
     from gans.extractors import build_extractor
     from gans.trainer import resolve_device
 
+    if not config.metric_names:
+        return None
     names = parse_metrics(config.metrics)
     device = resolve_device(config.device)
     extractor = build_extractor(config, device)

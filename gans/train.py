@@ -70,15 +70,6 @@ def plot_losses(records: list[Record], path: Path) -> None:
     plt.close(fig)
 
 
-def build_evaluator(config: TrainConfig):
-    """The metrics evaluator `config` asks for, or None when no metrics are requested."""
-    if not config.metric_names:
-        return None
-    from gans.metrics import build_evaluator as build
-
-    return build(config)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m gans.train", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -100,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         data = load_train_data(config)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
+    from gans.metrics import build_evaluator  # torch-fidelity is imported only when scoring
+
     trainer = Trainer(config, data, evaluator=build_evaluator(config))
     (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
     (out / "samples").mkdir(exist_ok=True)

@@ -12,15 +12,14 @@ import dataclasses
 import functools
 import math
 import os
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 
 from gans.augment import get_augment
+from gans.cache import atomic_write
 from gans.config import TrainConfig, UserError, first_line
 from gans.data import ImageData, load_images, to_uint8
 from gans.models import build_models
@@ -267,20 +266,7 @@ class Trainer:
             torch.cuda.set_rng_state(state["rng_cuda"].cpu(), self.device)
 
     def save(self, path: str | os.PathLike) -> None:
-        save_atomic(self.state_dict(), path)
-
-
-def save_atomic(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save to a temporary file beside `path`, then rename: no half-written checkpoint."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write(path, lambda f: torch.save(self.state_dict(), f))  # never a half-written checkpoint
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

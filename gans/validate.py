@@ -84,7 +84,8 @@ def markdown(rows: list[dict], extractor, n: int, seconds_per_1000: float, devic
     lines = [
         f"Extractor `{extractor.name}` ({extractor.kind}, {extractor.feature_dim} features, weights SHA-256 "
         f"`{extractor.sha256[:16]}…`); N = {n} disturbed held-out images against {n} training images; "
-        f"FID / KID × 1000; {seconds_per_1000:.0f} s per 1,000 images on {device}. Written by `python -m gans.validate`.",
+        f"FID / KID × 1000; {seconds_per_1000:.0f} s per 1,000 images on {device}. "
+        "Written by `python -m gans.validate`.",
         "",
         "| data set | disturbance | " + " | ".join(f"level {lv}" for lv in levels) + " | rises strictly |",
         "| --- | --- | " + " | ".join("---" for _ in levels) + " | --- |",
@@ -126,9 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     extractor = None
     for data in args.data or ["mnist"]:
         size = 28 if data in BUILTIN_DATA else 64
-        config = TrainConfig(data=data, data_root=args.data_root, image_size=size, model="mlp" if size == 28 else "dcgan",
-                             extractor=args.extractor, domain_data=args.domain_data,
-                             inception_weights=args.inception_weights)
+        config = TrainConfig(data=data, data_root=args.data_root, image_size=size,
+                             model="mlp" if size == 28 else "dcgan", extractor=args.extractor,
+                             domain_data=args.domain_data, inception_weights=args.inception_weights)
         extractor = build_extractor(config, device)
         c = case(data, args.data_root, args.n, size)
         case_rows = disturbance_rows(extractor, c, device=device)

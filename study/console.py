@@ -9,6 +9,8 @@ import math
 import sys
 from typing import Any, Iterable
 
+from study.objective import FAIL_REASON, takes_a_slot
+
 
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
@@ -77,8 +79,7 @@ class StudyProgress:
         if t.number in self.seen or t.state.name not in self.counts:
             return False
         self.seen.add(t.number)
-        # Like the study's own count: a trial failed by Ctrl-C or a crash (no reason) is run again.
-        if t.state.name != "FAIL" or "fail_reason" in t.user_attrs:
+        if takes_a_slot(t):  # like the study's own count
             self.counts[t.state.name] += 1
         if t.state.name == "COMPLETE" and t.value is not None and math.isfinite(t.value):
             self.best = t.value if self.best is None else min(self.best, t.value)
@@ -145,7 +146,7 @@ def trial_line(t, metric: str) -> str:
         return f"{head} done: {metric} {_fmt(t.value)}{best}{secs}"
     if t.state.name == "PRUNED":
         return f"{head} pruned: {attrs.get('prune_reason', '')}{best}{secs}"
-    return f"{head} failed: {attrs.get('fail_reason', 'see the log above')}{secs}"
+    return f"{head} failed: {attrs.get(FAIL_REASON, 'see the log above')}{secs}"
 
 
 def top_trials(trials: Iterable, n: int = 5) -> list:
@@ -162,8 +163,8 @@ def print_summary(trials: list, metric: str, commands: dict[str, str], *, n: int
     console = Console(file=file or sys.stdout, highlight=False, width=max(100, Console().width))
     top = top_trials(trials, n)
     counts = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "WAITING")}
-    failed = sum(t.state.name == "FAIL" and "fail_reason" in t.user_attrs for t in trials)
-    interrupted = sum(t.state.name == "FAIL" and "fail_reason" not in t.user_attrs for t in trials)
+    failed = sum(t.state.name == "FAIL" and takes_a_slot(t) for t in trials)
+    interrupted = sum(t.state.name == "FAIL" and not takes_a_slot(t) for t in trials)
     extra = "".join([f"; {interrupted} interrupted (not counted)" if interrupted else "",
                      f"; {counts['WAITING']} enqueued, waiting for a later run" if counts["WAITING"] else ""])
     console.print(f"{counts['COMPLETE'] + counts['PRUNED'] + failed} finished trials: {counts['COMPLETE']} "

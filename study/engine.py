@@ -32,6 +32,7 @@ from urllib.parse import unquote
 from gans.cli import mask_text, mask_url
 from gans.config import UserError, first_line
 from study.objective import Contended, Objective, TrialContext, TrialFailed, trial_dir
+from study.optuna_adapter import claim_waiting, fail_running, storage_of, trial_id
 
 # A trial whose process has not written a heartbeat for GRACE_S seconds is taken for dead.
 HEARTBEAT_S = int(os.environ.get("GAN_STUDY_HEARTBEAT_S", 10))
@@ -234,24 +235,13 @@ class ParentRunLog:
 
 def claim(study):
     """A waiting trial of `study`, now RUNNING and owned by this process, or None when no trial
-    waits. The WAITING -> RUNNING switch is atomic in every Optuna storage: two workers never get
-    the same trial, and no worker makes a trial beyond the queue."""
-    import optuna
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.trial import TrialState
-
-    storage = study._storage
-    for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        try:
-            if not storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
-                continue
-        except UpdateFinishedTrialError:
-            continue
-        trial = optuna.Trial(study, t._trial_id)
+    waits. Atomic in every Optuna storage: two workers never get the same trial, and no worker makes
+    a trial beyond the queue (see `study.optuna_adapter`)."""
+    trial = claim_waiting(study)
+    if trial is not None:
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
-        return trial
-    return None
+    return trial
 
 
 class Heartbeat:
@@ -325,7 +315,6 @@ def fail_dead_trials(study, retry: Retry) -> list[int]:
     """Fail the RUNNING trials whose process is gone and enqueue their retries; returns their
     numbers. Heartbeats (RDB storages) find them anywhere after `GRACE_S`; a trial started on this
     machine by a process that no longer exists is found at once, on any storage."""
-    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.storages import fail_stale_trials
     from optuna.trial import TrialState
 
@@ -338,12 +327,9 @@ def fail_dead_trials(study, retry: Retry) -> list[int]:
         pid = t.user_attrs.get("pid")
         if t.user_attrs.get("host") != host or pid is None or _alive(int(pid)):
             continue
-        try:
-            if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
-                continue
-        except UpdateFinishedTrialError:
-            continue  # another worker got there first
-        retry(study, study._storage.get_trial(t._trial_id), f"its process {pid} on {host} died")
+        failed = fail_running(study, t)
+        if failed is not None:  # else another worker got there first
+            retry(study, failed, f"its process {pid} on {host} died")
     return retry.retried[seen:]
 
 
@@ -364,7 +350,7 @@ def run_trial(study, trial, objective: Objective, retry: Retry, callbacks=()) ->
     from optuna.trial import TrialState
 
     try:
-        with Heartbeat(study._storage, trial._trial_id):
+        with Heartbeat(storage_of(study), trial_id(trial)):
             value = objective(trial)
         frozen = study.tell(trial, value)
     except optuna.TrialPruned:

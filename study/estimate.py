@@ -73,7 +73,7 @@ def measure(config: TrainConfig, threads: int = 0) -> Costs:
     `MEASURE_SAMPLES` images, scaled to an epoch and to the config's sample count."""
     import torch
 
-    from gans.train import build_evaluator
+    from gans.metrics import build_evaluator
     from gans.trainer import Trainer, load_train_data
 
     before = torch.get_num_threads()

@@ -81,8 +81,9 @@ def _local_copy(recorded: Mapping[str, Any], client) -> Path:
         try:
             got = Path(client.download_artifacts(recorded["run_id"], artifact, tmp))
         except Exception as e:  # MlflowException, OSError, requests errors
-            raise UserError(f"--tracking-uri: the study's domain classifier ({artifact} of run {recorded['run_id']}) "
-                            f"cannot be fetched ({type(e).__name__}); use the tracking store the study logs to") from None
+            raise UserError(f"--tracking-uri: the study's domain classifier ({artifact} of run "
+                            f"{recorded['run_id']}) cannot be fetched ({type(e).__name__}); use the tracking store "
+                            "the study logs to") from None
         if file_sha256(got) != recorded["sha256"]:
             raise UserError(f"--tracking-uri: the study's domain classifier {artifact} does not match its recorded "
                             f"SHA-256 {recorded['sha256'][:12]}…")

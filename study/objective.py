@@ -29,6 +29,17 @@ STUDY_METRICS = LOWER_IS_BETTER
 OPTUNA_STATE = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
 
 
+# The user attribute holding why a trial failed for good; a FAIL without it (Ctrl-C, a crash) is retried.
+FAIL_REASON = "fail_reason"
+
+
+def takes_a_slot(trial) -> bool:
+    """Whether a trial counts towards `--trials`: complete, pruned, or failed with a recorded reason
+    (diverged, out of memory). A trial failed by Ctrl-C or a crash has no reason and is run again."""
+    state = trial.state.name
+    return state in ("COMPLETE", "PRUNED") or (state == "FAIL" and FAIL_REASON in trial.user_attrs)
+
+
 class TrialFailed(Exception):
     """A trial that cannot give a value (diverged, out of memory); the study goes on."""
 
@@ -120,7 +131,7 @@ def train_and_log(
     `study_extractor` (the study's recorded extractor, `study.extractor`): the run refuses to score
     with other weights. Every run logs its extractor's name and weights hash as tags.
     """
-    from gans.train import build_evaluator
+    from gans.metrics import build_evaluator
     from gans.trainer import Diverged, Trainer
     from tracking.mlflow_log import TrackingError
 
@@ -319,8 +330,8 @@ class Objective:
                     ml.BASELINE: baseline, ml.OPTUNA_STATE: "RUNNING", "metric": ctx.metric}
             if "retry_of" in trial.user_attrs:
                 tags["retry_of_trial"] = trial.user_attrs["retry_of"]
-            logger = ml.RunLogger(self.client, ctx.experiment_id, trial_name(trial.number), parent_run_id=ctx.parent_run_id,
-                                  tags=tags, system_metrics=ctx.system_metrics)
+            logger = ml.RunLogger(self.client, ctx.experiment_id, trial_name(trial.number),
+                                  parent_run_id=ctx.parent_run_id, tags=tags, system_metrics=ctx.system_metrics)
             trial.set_user_attr("mlflow_run_id", logger.run_id)
         resume = self.resume(trial, config, logger)
 
@@ -351,7 +362,7 @@ class Objective:
             reason = f"out of memory: {first_line(e) or type(e).__name__}"
             if ctx.memory_capped:
                 raise Contended(f"{reason} (under the 1/K memory cap of --workers)") from None
-            trial.set_user_attr("fail_reason", reason)
+            trial.set_user_attr(FAIL_REASON, reason)
             for name in ("last.pt", "best.pt"):  # this trial will not be resumed
                 (folder / name).unlink(missing_ok=True)
             raise TrialFailed(reason) from None
@@ -373,7 +384,7 @@ class Objective:
             trial.set_user_attr("prune_reason", outcome.reason)
             raise optuna.TrialPruned(outcome.reason)
         if outcome.state == "failed":
-            trial.set_user_attr("fail_reason", outcome.reason)
+            trial.set_user_attr(FAIL_REASON, outcome.reason)
             raise TrialFailed(outcome.reason)
         return outcome.value
 

@@ -269,12 +269,10 @@ def top_up(study, target: int) -> int:
 
 
 def finished_count(study) -> int:
-    """Trials that count towards `--trials`: complete, pruned, and failed with a recorded reason
-    (diverged, out of memory). A trial failed by Ctrl-C or a crash has no reason and is run again."""
-    from optuna.trial import TrialState
+    """Trials that count towards `--trials` (`study.objective.takes_a_slot`)."""
+    from study.objective import takes_a_slot
 
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
-    return sum(t.state != TrialState.FAIL or "fail_reason" in t.user_attrs for t in trials)
+    return sum(takes_a_slot(t) for t in study.get_trials(deepcopy=False))
 
 
 def commands(s: StudySettings) -> dict[str, str]:

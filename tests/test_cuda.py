@@ -86,7 +86,7 @@ def test_out_of_memory_fails_the_trial_alone_or_under_a_shared_cap_is_retried(mo
 @pytest.mark.cuda
 @needs_gpu
 def test_a_bf16_dcgan_trains_saves_resumes_and_evaluates_on_the_gpu(tmp_path, cats):
-    from gans.train import build_evaluator
+    from gans.metrics import build_evaluator
     from gans.trainer import Trainer, load_checkpoint
 
     config = TrainConfig(model="dcgan", data=str(cats), image_size=64, limit=128, batch_size=32, epochs=3,

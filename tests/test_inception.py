@@ -87,6 +87,27 @@ def test_no_inception_score_without_a_classifier_head(packaged, data_root):
         M.calculate(M.ImageSet(images), None, ext, ["is"])
 
 
+def test_score_cli_defaults_to_the_metrics_inception_computes(packaged, data_root, tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from gans.score import main as score_main
+
+    for i, x in enumerate(load_images("mnist", data_root=data_root, image_size=28, split="test", limit=5).images):
+        Image.fromarray(x[0].numpy()).save(tmp_path / f"{i}.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 5 images: FID below the feature dimension, stated in the output
+        assert score_main(["--real", "mnist", "--fake", str(tmp_path), "--extractor", "inception", "--num-real", "6",
+                           "--data-root", str(data_root)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["fid"] > 0 and "kid" in out and "is" not in out and out["fid_n_below_dim"] == 1
+    assert out["extractor_name"].startswith("inception-fid-") and out["inception_source"] == E.FID_HELPER_DIST
+    assert score_main(["--real", "mnist", "--fake", str(tmp_path), "--extractor", "inception", "--metrics", "fid,is",
+                       "--data-root", str(data_root)]) == 2
+    assert "--metrics: is cannot be computed" in capsys.readouterr().err
+
+
 def to_fidelity_layout(script_state: dict[str, torch.Tensor], fidelity_state: dict[str, torch.Tensor]) -> dict:
     """The TorchScript's convolutions (weight, beta, mean, var: TF's batch norm has no scale) in
     torch-fidelity's names, matched in order and checked by shape."""
@@ -125,7 +146,8 @@ def test_features_equal_torch_fidelity_inception_v3_compat(packaged, data_root, 
     theirs = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
                                          feature_extractor_weights_path=str(tmp_path / "converted.pth"))
     ours = E.FidInceptionFeatureExtractor("inception-fid", ["2048"], feature_extractor_weights_path=str(packaged))
-    digits = load_images("mnist", data_root=data_root, image_size=28, split="test", limit=3).images.expand(-1, 3, -1, -1)
+    digits = load_images("mnist", data_root=data_root, image_size=28, split="test", limit=3).images
+    digits = digits.expand(-1, 3, -1, -1)
     photos = load_images(str(cats), image_size=64, limit=3).images
     for images in (digits.contiguous(), photos):
         with torch.no_grad():

@@ -4,6 +4,7 @@ scoring, small-sample bookkeeping, and the Inception wiring with self-made rando
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from pathlib import Path
@@ -205,6 +206,23 @@ def test_disturbances_increase_fid_and_kid(name, domain, data_root, pets):
             kids.append(m["kid"])
         assert all(a < b for a, b in zip(fids, fids[1:])), (name, dist, fids)
         assert all(a < b for a, b in zip(kids, kids[1:])), (name, dist, kids)
+
+
+def test_validate_command_writes_the_disturbance_table(domain, data_root, tmp_path, capsys):
+    from gans.validate import main as validate_main
+
+    ext = domain("mnist")  # trained once per session
+    out = tmp_path / "validation.md"
+    assert validate_main(["--extractor", "domain", "--data", "mnist", "--n", "60", "--data-root", str(data_root),
+                          "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text == capsys.readouterr().out.strip() + "\n"
+    assert f"`{ext.name}`" in text and "N = 60" in text and "s per 1,000 images on cpu" in text
+    rows = [line for line in text.splitlines() if line.startswith("| mnist |")]
+    assert [r.split(" | ")[1] for r in rows] == list(DISTURBANCES)
+    assert all(len(r.split(" | ")) == 8 for r in rows)  # data, disturbance, 5 levels, verdict
+    cells = json.loads(out.with_suffix(".json").read_text())
+    assert len(cells) == len(DISTURBANCES) * (1 + len(LEVELS)) and {c["num_fake"] for c in cells} == {60}
 
 
 # ---------------------------------------------------------------- the training hook
