@@ -6,10 +6,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import re
 import sys
 from typing import Callable, Iterable
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 from gans.config import TrainConfig, UserError, field_docs, field_types, flag
 
@@ -60,38 +58,3 @@ def main_guard(main: Callable[..., int | None]) -> Callable[..., int]:
             return 130
 
     return wrapper
-
-
-def _password(url: str | None) -> str | None:
-    try:
-        return urlsplit(url).password if url else None
-    except ValueError:  # not a URL (a journal file path with odd characters)
-        return None
-
-
-def mask_url(url: str) -> str:
-    """`url` with the password in its user-info replaced by `***` (postgresql://gan:***@host/db):
-    what the tool prints, tags and reports, so that a password never leaves the command line."""
-    if _password(url) is None:
-        return url
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-
-
-def mask_text(text: str, *urls: str | None) -> str:
-    """`text` with the passwords of `urls` (as written and URL-decoded) replaced by `***`; for
-    messages from drivers that may quote a connection string."""
-    for url in urls:
-        password = _password(url)
-        if password:
-            text = text.replace(url, mask_url(url))
-            for secret in {password, unquote(password)}:
-                text = text.replace(secret, "***")
-    return text
-
-
-def safe_name(name: str) -> str:
-    """`name` (a study or experiment name) as one harmless path component: names like `../x` or
-    `a/b` must not lead files out of the folder they belong in."""
-    return re.sub(r"[^\w.-]", "_", name).lstrip(".") or "_"

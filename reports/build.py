@@ -21,8 +21,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gans.cli import main_guard, mask_url
+from gans.cli import main_guard
 from gans.config import UserError
+from gans.urls import mask_url
 from reports import verdict as V
 
 MANIFEST = ".report-files"

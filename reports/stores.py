@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gans.cli import mask_url
 from gans.config import TrainConfig, UserError
+from gans.urls import mask_url
 
 CURVE_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 METRIC_KEYS = ("fid", "kid", "is")

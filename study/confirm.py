@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from gans.cli import main_guard, mask_url
+from gans.cli import main_guard
 from gans.config import TrainConfig, UserError
+from gans.urls import mask_url
 
 ROLE_CONFIRM = "confirm"
 COUNTED = ("FINISHED", "FAILED")
@@ -180,7 +181,7 @@ def train_job(where: Where, job: Job) -> tuple[Job, str, str, float]:
                           tags={ml.ROLE: ROLE_CONFIRM, ml.STUDY_NAME: where.study_name, ml.TRIAL_NUMBER: job.number,
                                 ml.BASELINE: job.baseline, "seed": job.config.seed, "metric": where.metric,
                                 HORIZON: job.horizon})
-    from gans.cli import safe_name
+    from gans.urls import safe_name
 
     ckpt = Path(where.checkpoints) / safe_name(where.study_name) / job.name / "best.pt"
     outcome = train_and_log(job.config, metric=where.metric, logger=logger, checkpoint=ckpt,

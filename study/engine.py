@@ -27,10 +27,9 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from urllib.parse import unquote
 
-from gans.cli import mask_text, mask_url
 from gans.config import UserError, first_line
+from gans.urls import SQLITE, absolute_sqlite, mask_text, mask_url, sqlite_path
 from study.objective import Contended, Objective, TrialContext, TrialFailed, trial_dir
 from study.optuna_adapter import claim_waiting, fail_running, storage_of, trial_id
 
@@ -151,8 +150,8 @@ def resolve_storage(url: str | None, workers: int) -> str:
     """The storage URL to use: the default for the worker count, relative SQLite paths and journal
     files made absolute (workers and printed commands then agree from any folder)."""
     url = url or (DEFAULT_STORAGE if workers == 1 else DEFAULT_PARALLEL_STORAGE)
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        return "sqlite:///" + str(Path(unquote(url[len("sqlite:///"):])).resolve())
+    if url.startswith(SQLITE):
+        return absolute_sqlite(url)
     if "://" not in url:
         return str(Path(url).resolve())
     return url
@@ -178,8 +177,8 @@ def open_storage(url: str, on_stale: Callable | None = None):
 
             Path(url).parent.mkdir(parents=True, exist_ok=True)
             return optuna.storages.JournalStorage(JournalFileBackend(url))
-        if url.startswith("sqlite:///"):
-            Path(unquote(url[len("sqlite:///"):])).parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith(SQLITE):
+            sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(3):
             try:
                 with warnings.catch_warnings():

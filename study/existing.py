@@ -6,16 +6,15 @@ must not silently create an empty one.
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import unquote
 
-from gans.cli import mask_url
 from gans.config import UserError
+from gans.urls import SQLITE, mask_url, sqlite_path
 
 
 def check_store_exists(url: str, flag: str, what: str) -> None:
     """A user error naming `flag` when `url` points at a SQLite or journal file that does not exist."""
-    if url.startswith("sqlite:///"):
-        path = Path(unquote(url[len("sqlite:///"):]))
+    if url.startswith(SQLITE):
+        path = sqlite_path(url)
     elif "://" not in url:
         path = Path(url)
     else:

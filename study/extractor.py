@@ -53,7 +53,7 @@ def check(recorded: Mapping[str, Any] | None, extractor, where: str) -> None:
 @contextlib.contextmanager
 def _machine_lock(study_name: str):
     from gans.cache import cache_dir
-    from gans.cli import safe_name
+    from gans.urls import safe_name
 
     path = cache_dir() / "locks" / f"study-{safe_name(study_name)}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,17 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from gans.cli import safe_name
 from gans.config import TrainConfig, UserError, first_line
 from gans.trainer import load_checkpoint, load_train_data
+from gans.urls import safe_name
 
 # Lower is better for FID and KID, higher for the Inception Score.
 LOWER_IS_BETTER = ("fid", "kid")
 HIGHER_IS_BETTER = ("is",)
 STUDY_METRICS = LOWER_IS_BETTER
 
-# Outcome state -> Optuna trial state name (tagged on the MLflow run).
-OPTUNA_STATE = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
+# Outcome state -> Optuna trial state name (tagged on the MLflow run as `optuna_state`).
+TRIAL_STATE = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
 
 
 # The user attribute holding why a trial failed for good; a FAIL without it (Ctrl-C, a crash) is retried.
@@ -58,8 +58,6 @@ class Outcome:
     """epochs completed"""
     reason: str | None = None
     run_id: str | None = None
-    last: dict[str, Any] = field(default_factory=dict)
-    """the last epoch record"""
 
 
 def trial_name(number: int) -> str:
@@ -171,7 +169,7 @@ def train_and_log(
         records = trainer.run(on_step)
         try:
             for record in records:
-                outcome.epochs, outcome.last = record["epoch"], record
+                outcome.epochs = record["epoch"]
                 value = None
                 if record["evaluated"]:
                     _update_bests(bests, record)
@@ -355,7 +353,7 @@ class Objective:
                 checkpoint=folder / "best.pt", last_checkpoint=folder / "last.pt",
                 checkpoint_every=ctx.checkpoint_every, resume=resume, on_record=on_record,
                 on_step=self.progress.step if self.progress is not None else None,
-                finish_tags=lambda o: {ml.OPTUNA_STATE: OPTUNA_STATE[o.state]},
+                finish_tags=lambda o: {ml.OPTUNA_STATE: TRIAL_STATE[o.state]},
                 study_extractor=trial.study.user_attrs.get("extractor"),
             )
         except _oom_errors() as e:

@@ -20,8 +20,9 @@ import time
 import warnings
 from pathlib import Path
 
-from gans.cli import add_config_flags, config_overrides, main_guard, mask_text, mask_url
+from gans.cli import add_config_flags, config_overrides, main_guard
 from gans.config import TrainConfig, UserError, first_line, follow_data
+from gans.urls import mask_text, mask_url
 from study.baselines import fitting
 from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, open_storage,
                           quiet_libraries, resolve_storage, run_trials, stop_on_signals, worker_threads)

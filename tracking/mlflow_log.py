@@ -14,10 +14,9 @@ import logging
 import time
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import unquote
 
-from gans.cli import safe_name
 from gans.config import first_line
+from gans.urls import SQLITE, absolute_sqlite, safe_name, sqlite_path
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -72,8 +71,8 @@ def resolve_tracking_uri(uri: str | None) -> str:
     """`uri` (default `sqlite:///mlflow.db`) with a relative SQLite path made absolute, so that
     worker processes and printed commands point at the same database from any folder."""
     uri = uri or DEFAULT_TRACKING_URI
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + str(Path(unquote(uri[len("sqlite:///"):])).resolve())
+    if uri.startswith(SQLITE):
+        return absolute_sqlite(uri)
     if "://" not in uri:  # a bare folder is MLflow's file store
         return Path(uri).resolve().as_uri()
     return uri
@@ -82,9 +81,9 @@ def resolve_tracking_uri(uri: str | None) -> str:
 def artifact_location(tracking_uri: str, experiment: str) -> str | None:
     """Artifacts of a SQLite-tracked experiment live beside the database (`mlruns/<experiment>`);
     other stores (servers, file stores) choose their own location."""
-    if not tracking_uri.startswith("sqlite:///"):
+    db = sqlite_path(tracking_uri)
+    if db is None:
         return None
-    db = Path(unquote(tracking_uri[len("sqlite:///"):]))
     return (db.parent / "mlruns" / safe_name(experiment)).resolve().as_uri()
 
 
@@ -94,8 +93,8 @@ def connect(tracking_uri: str | None):
     from mlflow import MlflowClient
 
     uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///"):
-        Path(unquote(uri[len("sqlite:///"):])).parent.mkdir(parents=True, exist_ok=True)
+    if uri.startswith(SQLITE):
+        sqlite_path(uri).parent.mkdir(parents=True, exist_ok=True)
     return MlflowClient(tracking_uri=uri)
 
 
@@ -242,7 +241,6 @@ class RunLogger:
             all_tags["mlflow.parentRunId"] = parent_run_id
         self.client = client
         self.run_id: str = client.create_run(experiment_id, run_name=run_name, tags=all_tags).info.run_id
-        self.finished = False
         self._constants: dict[str, Any] = {}
         self._system = system_metrics and self._start_system_metrics()
 
@@ -304,5 +302,4 @@ class RunLogger:
             self._system = False
             mlflow.end_run(STATUS[state])  # stops the monitor after its last sample
         finish(self.client, self.run_id, state)
-        self.finished = True
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
-from urllib.parse import unquote
 
 from gans.config import UserError
+from gans.urls import sqlite_path
 from tracking.mlflow_log import (ROLE, STUDY_NAME, TRIAL_NUMBER, metric_name, quote_filter, quiet, record_key,
                                  resolve_tracking_uri)
 
@@ -25,8 +25,8 @@ def open_client(tracking_uri: str, flag: str = "--tracking-uri"):
     """An MlflowClient for an existing store. Unlike `mlflow_log.connect`, a missing SQLite file is a
     user error rather than a new, empty database."""
     uri = resolve_tracking_uri(tracking_uri)
-    if uri.startswith("sqlite:///"):
-        path = Path(unquote(uri[len("sqlite:///"):]))
+    path = sqlite_path(uri)
+    if path is not None:
         if not path.is_file():
             raise UserError(f"{flag} {tracking_uri}: no MLflow database at {path}")
     quiet()
