@@ -64,7 +64,8 @@ def disturbance_rows(extractor, c: Case, metrics=("fid", "kid"), device="cpu",
         return {**m, "seconds": time.perf_counter() - t0}
 
     clean = score(c.clean) if 0 in levels else None
-    return [{"data": c.data, "disturbance": name, "level": level,
+    return [{"data": c.data, "disturbance": name, "level": level, "extractor": extractor.name,
+             "extractor_sha256": extractor.sha256,
              **(clean if level == 0 else score(disturb(c.clean, name, level, seed=1)))}
             for name in disturbances for level in levels]
 
@@ -78,13 +79,24 @@ def rises_strictly(rows: list[dict], metric: str) -> dict[tuple[str, str], bool]
     return out
 
 
-def markdown(rows: list[dict], extractor, n: int, seconds_per_1000: float, device: str) -> str:
+def label(data: str) -> str:
+    return data if data in BUILTIN_DATA else Path(data).name
+
+
+def markdown(rows: list[dict], device: str) -> str:
+    """The table of `disturbance_rows` (of one or more data sets, each row naming its extractor),
+    with every N, and the seconds per 1,000 disturbed images it took."""
     levels = sorted({r["level"] for r in rows})
     fid_ok, kid_ok = rises_strictly(rows, "fid"), rises_strictly(rows, "kid")
+    timed = [r for r in rows if r["level"] > 0]  # the first clean set also computes the real side
+    per_1000 = 1000 * sum(r["seconds"] for r in timed) / sum(r["num_fake"] for r in timed)
+    used = dict.fromkeys((label(r["data"]), r["extractor"], r["extractor_sha256"], r["num_fake"], r["num_real"])
+                         for r in rows)
     lines = [
-        f"Extractor `{extractor.name}` ({extractor.kind}, {extractor.feature_dim} features, weights SHA-256 "
-        f"`{extractor.sha256[:16]}…`); N = {n} disturbed held-out images against {n} training images; "
-        f"FID / KID × 1000; {seconds_per_1000:.0f} s per 1,000 images on {device}. "
+        "Extractor per data set: " + "; ".join(
+            f"{data}: `{name}` (weights SHA-256 `{sha[:16]}…`), N = {nf} disturbed held-out images against {nr} "
+            f"training images" for data, name, sha, nf, nr in used) + ". "
+        f"FID / KID × 1000; {per_1000:.0f} s per 1,000 disturbed images on {device}. "
         "Written by `python -m gans.validate`.",
         "",
         "| data set | disturbance | " + " | ".join(f"level {lv}" for lv in levels) + " | rises strictly |",
@@ -94,8 +106,7 @@ def markdown(rows: list[dict], extractor, n: int, seconds_per_1000: float, devic
         cells = {r["level"]: f"{r['fid']:.1f} / {1000 * r['kid']:.2f}" for r in rows
                  if (r["data"], r["disturbance"]) == (data, name)}
         ok = "yes" if fid_ok[(data, name)] and kid_ok[(data, name)] else "**no**"
-        lines.append(f"| {Path(data).name if data not in BUILTIN_DATA else data} | {name} | "
-                     + " | ".join(cells.get(lv, "") for lv in levels) + f" | {ok} |")
+        lines.append(f"| {label(data)} | {name} | " + " | ".join(cells.get(lv, "") for lv in levels) + f" | {ok} |")
     return "\n".join(lines) + "\n"
 
 
@@ -124,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     check_extractor_name(args.extractor)
     device = resolve_device(args.device)
     rows: list[dict] = []
-    extractor = None
     for data in args.data or ["mnist"]:
         size = 28 if data in BUILTIN_DATA else 64
         config = TrainConfig(data=data, data_root=args.data_root, image_size=size,
@@ -136,10 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         took = case_rows[0]["seconds"] + sum(r["seconds"] for r in case_rows if r["level"])
         print(f"{data}: {took:.0f} s", file=sys.stderr, flush=True)
         rows += case_rows
-    # Disturbed sets only: the first clean set also computes (or reads) the real side.
-    timed = [r for r in rows if r["level"] > 0]
-    text = markdown(rows, extractor, args.n, 1000 * sum(r["seconds"] for r in timed) / (args.n * len(timed)),
-                    str(device))
+    text = markdown(rows, str(device))
     print(text)
     if args.out:
         out = Path(args.out)

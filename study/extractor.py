@@ -114,7 +114,7 @@ def fit_metrics(config: TrainConfig, explicit: bool, required: str = "") -> tupl
 def device_default(config: TrainConfig) -> tuple[TrainConfig, list[str]]:
     """The `full` preset's extractor when `--extractor` is not given: Inception on a CUDA device, where
     it is fast and its FID is the one papers report, when its weights are on the machine (or can be
-    downloaded); the domain classifier otherwise. On a CPU an Inception pass costs ~0.12 s per image,
+    downloaded); the domain classifier otherwise. On a CPU an Inception pass costs ~0.13 s per image,
     so a 2,000-sample evaluation every 50 epochs would cost more than most trials' training."""
     from gans.extractors import build_extractor
     from gans.trainer import resolve_device

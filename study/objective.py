@@ -377,7 +377,6 @@ class Objective:
         if outcome.best_epoch is not None:
             trial.set_user_attr("best_epoch", outcome.best_epoch)
             trial.set_user_attr("best_value", outcome.best_value)
-            trial.set_user_attr(f"best_{ctx.metric}", outcome.best_value)
         if outcome.state == "pruned":
             trial.set_user_attr("prune_reason", outcome.reason)
             raise optuna.TrialPruned(outcome.reason)

@@ -217,7 +217,7 @@ def test_validate_command_writes_the_disturbance_table(domain, data_root, tmp_pa
                           "--out", str(out)]) == 0
     text = out.read_text()
     assert text == capsys.readouterr().out.strip() + "\n"
-    assert f"`{ext.name}`" in text and "N = 60" in text and "s per 1,000 images on cpu" in text
+    assert f"mnist: `{ext.name}`" in text and "N = 60 disturbed" in text and "s per 1,000 disturbed images on cpu" in text
     rows = [line for line in text.splitlines() if line.startswith("| mnist |")]
     assert [r.split(" | ")[1] for r in rows] == list(DISTURBANCES)
     assert all(len(r.split(" | ")) == 8 for r in rows)  # data, disturbance, 5 levels, verdict

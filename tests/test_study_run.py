@@ -75,6 +75,9 @@ def test_quick_study_logs_every_trial_and_resumes_to_the_target(tmp_path, data_r
     by_number = trial_runs(tmp_path)
     assert sorted(by_number) == [0, 1, 2]
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    # MLflow's monitor samples every second here: a trial of a few seconds gets CPU and memory figures
+    # (a very short one may end before its first sample).
+    assert any("system/cpu_utilization_percentage" in r.data.metrics for r in by_number.values())
     for t in study.trials:
         run = by_number[t.number]
         assert run.info.run_name == f"trial-{t.number:03d}"
@@ -84,8 +87,7 @@ def test_quick_study_logs_every_trial_and_resumes_to_the_target(tmp_path, data_r
         assert run.data.params["lr_g"] == str(t.params["lr_g"]) and run.data.params["epochs"] == "3"
         done = t.user_attrs["epochs_done"]
         # Grouped for the chart view (quality/, train/, speed/); the evaluation's constants are tags.
-        assert {k.split("/")[0] for k in run.data.metrics} == {"quality", "train", "speed", "system"}
-        assert "system/cpu_utilization_percentage" in run.data.metrics
+        assert {k.split("/")[0] for k in run.data.metrics} <= {"quality", "train", "speed", "system"}
         assert "quality/fid" in run.data.metrics and "num_fake" not in run.data.metrics
         assert run.data.tags["num_fake"] == "300" and run.data.tags["feature_dim"] == "128"
         assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss_d")] == list(range(1, done + 1))

@@ -136,6 +136,9 @@ def attach_report(client, run_id: str, folder: str | Path, note: str) -> None:
     client.log_artifacts(run_id, str(folder), artifact_path="report")
 
 
+STUDY_RUN_SETTLE_S = 1.0
+
+
 def study_run(client, experiment_id: str, study_name: str, tags: Mapping[str, Any]) -> str:
     """Id of the study's parent run: the existing one when a study is resumed, else a new one."""
     from mlflow.entities import RunStatus
@@ -151,8 +154,11 @@ def study_run(client, experiment_id: str, study_name: str, tags: Mapping[str, An
     if run_id is None:
         mine = client.create_run(experiment_id, run_name=study_name,
                                  tags={ROLE: "study", STUDY_NAME: study_name}).info.run_id
+        # Commands on two machines started together: keep one parent run. Start times come from the
+        # clients' clocks, so a run created later can be "older"; look once both have landed.
+        time.sleep(STUDY_RUN_SETTLE_S)
         run_id = oldest()
-        if run_id != mine:  # commands on two machines started together: keep one parent run
+        if run_id != mine:
             client.delete_run(mine)
     client.update_run(run_id, status=RunStatus.to_string(RunStatus.RUNNING))
     set_tags(client, run_id, tags)
