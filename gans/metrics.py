@@ -63,6 +63,11 @@ IS_MIN_SPLIT = 20  # images per IS split, when there are fewer than 10 x 20
 PRC_NEIGHBORHOOD = 3
 
 
+def computable(names: Sequence[str], extractor) -> tuple[str, ...]:
+    """The metrics of `names` that `extractor` has a layer for (no IS without a classifier head)."""
+    return tuple(m for m in names if METRICS[m].fidelity_flag in extractor.layers)
+
+
 def parse_metrics(spec: str | Sequence[str]) -> tuple[str, ...]:
     """Metric names from 'fid,kid,is' (or a sequence), checked against the registry."""
     names = tuple(m.strip() for m in (spec.split(",") if isinstance(spec, str) else spec) if m.strip())

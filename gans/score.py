@@ -69,8 +69,8 @@ def _renamed(e: UserError, flag: str) -> UserError:
 def score(args: argparse.Namespace) -> dict:
     from gans.data import BUILTIN, load_images
     from gans.extractors import build_extractor, check_extractor_name
-    from gans.metrics import (METRICS, GeneratorSource, ImageSet, RealSet, calculate, effective_limit, parse_metrics,
-                              sampler_of)
+    from gans.metrics import (GeneratorSource, ImageSet, RealSet, calculate, computable, effective_limit,
+                              parse_metrics, sampler_of)
     from gans.trainer import generator_from_checkpoint, load_checkpoint, resolve_device, resolve_precision
 
     over = config_overrides(args)
@@ -103,7 +103,7 @@ def score(args: argparse.Namespace) -> dict:
     t0 = time.perf_counter()
     extractor = build_extractor(config, device)
     if not chosen:  # the defaults this extractor computes (no IS without a classifier head)
-        metrics = tuple(m for m in metrics if METRICS[m].fidelity_flag in extractor.layers)
+        metrics = computable(metrics, extractor)
     if fake_path.is_file():
         _, generator, num_classes = generator_from_checkpoint(state, device)
         # In the precision it was trained in (checkpoints from before "resolved" was recorded: resolved here).

@@ -97,13 +97,13 @@ def fit_metrics(config: TrainConfig, explicit: bool, required: str = "") -> tupl
     the user named them (`explicit`) or the study needs it (`required`): then the extractor's check
     says so in one line. Returns (config, notes)."""
     from gans.extractors import build_extractor
-    from gans.metrics import METRICS
+    from gans.metrics import computable
     from gans.trainer import resolve_device
 
     if explicit or config.extractor == "domain":  # the domain classifier computes every metric
         return config, []
-    layers = build_extractor(config, resolve_device(config.device)).layers
-    keep = [m for m in config.metric_names if METRICS[m].fidelity_flag in layers or m == required]
+    can = computable(config.metric_names, build_extractor(config, resolve_device(config.device)))
+    keep = [m for m in config.metric_names if m in can or m == required]
     dropped = [m for m in config.metric_names if m not in keep]
     if not dropped:
         return config, []
@@ -138,16 +138,17 @@ def pin(study, client, run_id: str | None, base: TrainConfig, follow: bool = Fal
 
     where = f"study {study.study_name}"
     recorded = study.user_attrs.get(ATTR)
+    mine = None  # the extractor this process resolved and recorded, if it was first
     if recorded is None:
         with _machine_lock(study.study_name):
             recorded = study.user_attrs.get(ATTR)  # another process of this machine may have been first
             if recorded is None:
-                extractor = build_extractor(base, resolve_device(base.device))
+                mine = build_extractor(base, resolve_device(base.device))
                 artifact = None
-                if extractor.kind == "domain" and run_id is not None:
-                    client.log_artifact(run_id, extractor.weights_path, ARTIFACT_DIR)
-                    artifact = f"{ARTIFACT_DIR}/{Path(extractor.weights_path).name}"
-                recorded = identity(extractor, run_id, artifact)
+                if mine.kind == "domain" and run_id is not None:
+                    client.log_artifact(run_id, mine.weights_path, ARTIFACT_DIR)
+                    artifact = f"{ARTIFACT_DIR}/{Path(mine.weights_path).name}"
+                recorded = identity(mine, run_id, artifact)
                 study.set_user_attr(ATTR, recorded)
     if recorded["kind"] != base.extractor and follow:
         base = fit_metrics(base.replace(extractor=recorded["kind"]), explicit=False)[0]
@@ -156,5 +157,6 @@ def pin(study, client, run_id: str | None, base: TrainConfig, follow: bool = Fal
                         f"({recorded['name']}); pass --extractor {recorded['kind']} or another --study-name")
     if recorded["kind"] == "domain" and recorded.get("artifact") and not base.domain_weights:
         base = base.replace(domain_weights=str(_local_copy(recorded, client)))
-    check(recorded, build_extractor(base, resolve_device(base.device)), where)
+    if mine is None:  # what was recorded and pinned may not be what this process would use
+        check(recorded, build_extractor(base, resolve_device(base.device)), where)
     return base

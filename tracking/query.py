@@ -111,8 +111,11 @@ def metric_histories(client, run_ids: Iterable[str], keys: Iterable[str]):
 
     rows = []
     for run_id in run_ids:
+        logged = client.get_run(run_id).data.metrics  # one request, instead of one per name tried
         for key in keys:
             for name in dict.fromkeys((metric_name(key), key)):
+                if name not in logged:
+                    continue
                 for m in client.get_metric_history(run_id, name):
                     rows.append((run_id, key, int(m.step), float(m.value), int(m.timestamp)))
     frame = pd.DataFrame(rows, columns=["run_id", "key", "step", "value", "timestamp"])
