@@ -387,6 +387,8 @@ def caveats(data, a: Analysis) -> list[str]:
 
 def baseline_drift(t) -> list[str]:
     """Where a seed baseline ran with other values than its seed's (fields the study fixed)."""
+    import pandas as pd
+
     from study.baselines import BASELINES
 
     out = []
@@ -394,9 +396,8 @@ def baseline_drift(t) -> list[str]:
         known = BASELINES.get(b["baseline"])
         if known is None:
             continue
-        diff = [f"{k}={V.fmt(_num(b[k])) if isinstance(v, (int, float)) else b[k]} instead of its notebook's {v}"
-                for k, v in known.params.items() if k in b and b[k] is not None and str(b[k]) != str(v)
-                and not (isinstance(v, (int, float)) and _num(b[k]) == float(v))]
+        diff = [f"{k}={V.fmt(float(b[k])) if isinstance(v, (int, float)) else b[k]} instead of its notebook's {v}"
+                for k, v in known.params.items() if k in b and pd.notna(b[k]) and b[k] != v]
         if diff:
             out.append(f"Seed baseline {b['baseline']} (trial {int(b['number'])}) ran with {', '.join(diff)}, "
                        "because the study fixes those fields.")

@@ -33,15 +33,17 @@ class StudyData:
     metric: str
     minimize: bool
     trials: Any
-    """DataFrame, one row per Optuna trial: number, state, value, best_epoch, best_value,
-    epochs_done, last_epoch, last_value, baseline, reason, duration_s, run_id, run_status, the sample counts
-    of its last evaluation (eval_num_fake, eval_num_real, eval_feature_dim, eval_fid_n_below_dim) and every
-    config field"""
+    """DataFrame, one row per Optuna trial: number, state, value, best_epoch, best_value (derived from
+    its reported values), epochs_done (the last epoch of its MLflow loss curves), last_epoch, last_value,
+    baseline, reason, duration_s, run_id, run_status, the sample counts of its last evaluation
+    (eval_num_fake, eval_num_real, eval_feature_dim, eval_fid_n_below_dim) and every config field (the
+    trial's typed config, `study.existing.trial_config`)"""
     history: Any
     """long DataFrame of the trial runs' MLflow metrics: number, run_id, key, step, value"""
     confirm: Any
     """DataFrame, one row per horizon run (role=confirm): run_id, source (trial number), baseline,
-    horizon, steps_per_epoch, seed, status, reason, and config fields"""
+    horizon, steps_per_epoch, seed, status, reason, and the source trial's config fields but those a
+    horizon run sets itself (epochs, eval_every, seed, device)"""
     confirm_history: Any
     """long DataFrame of the horizon runs' metric histories (fid, kid, is and their re-scorings
     `<metric>_resample_<k>`): run_id, key, step, value"""
@@ -54,12 +56,6 @@ class StudyData:
 
     def trial_row(self, number: int):
         return self.trials.loc[self.trials["number"] == number].iloc[0]
-
-
-def _run_config(row) -> dict[str, Any]:
-    from tracking.query import typed_config
-
-    return typed_config({k[len("param."):]: v for k, v in row.items() if k.startswith("param.")})
 
 
 def _first_present(row, *keys):
@@ -96,7 +92,8 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     from tracking import query
     from tracking.mlflow_log import BASELINE, REASON, ROLE, TRIAL_NUMBER, resolve_tracking_uri
 
-    from study.existing import load_existing_study
+    from study.existing import load_existing_study, trial_config
+    from study.objective import FAIL_REASON, best_of
 
     study, url = load_existing_study(study_name, storage)
     attrs = study.user_attrs
@@ -117,72 +114,76 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     confirm_runs = runs[role == "confirm"]
     extractors = one_extractor(runs[role.isin(["trial", "confirm"])], study_name)
 
-    # A trial number maps to its latest run (a resumed study never reuses a number, but be safe).
-    by_number = {int(r[f"tag.{TRIAL_NUMBER}"]): r for _, r in trial_runs.iterrows()
-                 if pd.notna(r.get(f"tag.{TRIAL_NUMBER}"))}
-    rows, searched = [], []
+    by_id = {r["run_id"]: r for _, r in trial_runs.iterrows()}
+    # Trials of early versions recorded no run id: a number maps to its latest run.
+    by_number = {int(r[f"tag.{TRIAL_NUMBER}"]): r for r in by_id.values() if pd.notna(r.get(f"tag.{TRIAL_NUMBER}"))}
+    rows, searched, configs = [], [], {}
     for t in study.get_trials(deepcopy=False):
         for p in t.params:
             if p not in searched:
                 searched.append(p)
-        run = by_number.get(t.number)
-        run_id = t.user_attrs.get("mlflow_run_id") or (run["run_id"] if run is not None else None)
-        if run is not None and run["run_id"] != run_id:
-            run = next((r for _, r in trial_runs.iterrows() if r["run_id"] == run_id), run)
-        config = _run_config(run) if run is not None else {}
-        config.update(t.params)  # Optuna's values are the sampled ones, exactly
+        run = by_id.get(t.user_attrs.get("mlflow_run_id"))
+        run = run if run is not None else by_number.get(t.number)
+        run_id = run["run_id"] if run is not None else t.user_attrs.get("mlflow_run_id")
+        config = configs[t.number] = trial_config(t, trial_runs)
         steps = sorted(t.intermediate_values)
         last_epoch = steps[-1] if steps else None
+        best_epoch, best_value = best_of(t.intermediate_values) or (None, None)
         rows.append({
             "number": t.number,
             "state": t.state.name,
             "value": t.value,
-            "best_epoch": t.user_attrs.get("best_epoch"),
-            "best_value": t.user_attrs.get("best_value"),
-            "epochs_done": t.user_attrs.get("epochs_done"),
+            "best_epoch": best_epoch,
+            "best_value": best_value,
             "last_epoch": last_epoch,
             "last_value": t.intermediate_values[last_epoch] if steps else None,
             "baseline": t.user_attrs.get("baseline") or "",
-            "reason": t.user_attrs.get("prune_reason") or t.user_attrs.get("fail_reason") or "",
+            "reason": t.user_attrs.get("prune_reason") or t.user_attrs.get(FAIL_REASON) or "",
             "duration_s": t.duration.total_seconds() if t.duration is not None else None,
             "run_id": run_id,
             "run_status": run["status"] if run is not None else None,
             # Tags since the metric groups; metrics (the last evaluation's) before them.
             **{f"eval_{k}": (_first_present(run, f"tag.{k}", f"metric.{k}") if run is not None else None)
                for k in SAMPLE_COUNTS},
-            **{k: config.get(k) for k in CONFIG_FIELDS},
+            **{k: getattr(config, k) if config is not None else None for k in CONFIG_FIELDS},
         })
-    columns = ["number", "state", "value", "best_epoch", "best_value", "epochs_done", "last_epoch", "last_value",
+    columns = ["number", "state", "value", "best_epoch", "best_value", "last_epoch", "last_value",
                "baseline", "reason", "duration_s", "run_id", "run_status", *EVAL_COLUMNS, *CONFIG_FIELDS]
     trials = pd.DataFrame(rows, columns=columns)
     for col in ("value", "best_value", "last_value", "duration_s", *EVAL_COLUMNS):
         trials[col] = pd.to_numeric(trials[col], errors="coerce").astype(float)
-    for col in ("best_epoch", "epochs_done", "last_epoch"):
-        trials[col] = pd.to_numeric(trials[col], errors="coerce").astype("Int64")
 
     keys = [metric, *[k for k in METRIC_KEYS if k != metric], *CURVE_KEYS]
     run_ids = [r for r in trials["run_id"] if isinstance(r, str)]
     history = query.metric_histories(client, run_ids, keys)
     number_of = dict(zip(trials["run_id"], trials["number"]))
     history.insert(0, "number", history["run_id"].map(number_of).astype("Int64"))
+    trained = history[history["key"].isin(CURVE_KEYS)].groupby("run_id")["step"].max()
+    trials.insert(trials.columns.get_loc("last_epoch"), "epochs_done", trials["run_id"].map(trained))
+    for col in ("best_epoch", "epochs_done", "last_epoch"):
+        trials[col] = pd.to_numeric(trials[col], errors="coerce").astype("Int64")
 
     def tag(r, key):
         v = r.get(f"tag.{key}")
         return v if isinstance(v, str) else ""
 
-    confirm = pd.DataFrame([{
-        "run_id": r["run_id"],
-        "source": int(r[f"tag.{TRIAL_NUMBER}"]) if pd.notna(r.get(f"tag.{TRIAL_NUMBER}")) else None,
-        "baseline": tag(r, BASELINE),
-        "horizon": int(tag(r, "horizon")) if tag(r, "horizon") else None,
-        "steps_per_epoch": int(tag(r, "steps_per_epoch")) if tag(r, "steps_per_epoch") else None,
-        "seed": _run_config(r).get("seed"),
-        "status": r["status"],
-        "reason": tag(r, REASON),
-        **{k: v for k, v in _run_config(r).items() if k != "seed"},
-    } for _, r in confirm_runs.iterrows()],
-        columns=["run_id", "source", "baseline", "horizon", "steps_per_epoch", "seed", "status", "reason"]
-        if confirm_runs.empty else None)
+    # A horizon run trains its source trial's config to its own horizon and seed (`study.confirm.plan`).
+    own = ("epochs", "eval_every", "seed", "device")
+    confirm_rows = []
+    for _, r in confirm_runs.iterrows():
+        source = int(r[f"tag.{TRIAL_NUMBER}"]) if pd.notna(r.get(f"tag.{TRIAL_NUMBER}")) else None
+        config = configs.get(source)
+        confirm_rows.append({
+            "run_id": r["run_id"], "source": source, "baseline": tag(r, BASELINE),
+            "horizon": int(tag(r, "horizon")) if tag(r, "horizon") else None,
+            "steps_per_epoch": int(tag(r, "steps_per_epoch")) if tag(r, "steps_per_epoch") else None,
+            "seed": int(tag(r, "seed")) if tag(r, "seed") else None,
+            "status": r["status"], "reason": tag(r, REASON),
+            **{k: getattr(config, k) if config is not None else None for k in CONFIG_FIELDS if k not in own},
+        })
+    confirm = pd.DataFrame(confirm_rows, columns=["run_id", "source", "baseline", "horizon", "steps_per_epoch",
+                                                  "seed", "status", "reason",
+                                                  *(k for k in CONFIG_FIELDS if k not in own)])
     # Every quality metric and its re-scorings on fresh sample sets (`fid_resample_1`, ...).
     logged = {c[len("metric."):] for c in confirm_runs.columns if c.startswith("metric.")}
     confirm_keys = [k for k in logged if k.split("_resample_")[0] in METRIC_KEYS]

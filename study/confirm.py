@@ -109,8 +109,8 @@ def plan(study, runs, *, top: int, seeds: int, horizon: int, eval_every: int, de
     seed no run of that configuration has used."""
     import pandas as pd
 
+    from study.existing import trial_config
     from tracking import mlflow_log as ml
-    from tracking import query
 
     sources = list(top_trials(study, top))
     numbers = {t.number for t in sources}
@@ -125,21 +125,15 @@ def plan(study, runs, *, top: int, seeds: int, horizon: int, eval_every: int, de
     at = runs.get(f"tag.{HORIZON}", pd.Series(index=runs.index, dtype=object))
     jobs = []
     for t in sources:
-        # A retried trial's run is its retry's; the config of the latest run of that number is the trial's.
-        run_id = t.user_attrs.get("mlflow_run_id")
-        source = runs[runs["run_id"] == run_id] if run_id else runs.iloc[0:0]
-        if source.empty:
-            source = runs[(role == "trial") & (number == t.number)]
-        if source.empty:
-            log(f"trial {t.number}: no MLflow run to read its config from in {mask_url(tracking_uri)}; skipped")
+        config = trial_config(t, runs)
+        if config is None:
+            log(f"trial {t.number}: no config recorded in the study or in {mask_url(tracking_uri)}; skipped")
             continue
-        params = {k[len("param."):]: v for k, v in source.iloc[-1].items()
-                  if k.startswith("param.") and isinstance(v, str)}
-        config = query.config_from_params(params).replace(epochs=horizon, eval_every=eval_every)
+        config = config.replace(epochs=horizon, eval_every=eval_every)
         if device:
             config = config.replace(device=device)
         mine = runs[(role == ROLE_CONFIRM) & (number == t.number)]
-        used = {config.seed} | {int(s) for s in mine.get("param.seed", pd.Series(dtype=object)).dropna()}
+        used = {config.seed} | {int(s) for s in mine.get("tag.seed", pd.Series(dtype=object)).dropna()}
         here = mine[at.loc[mine.index].astype(str) == str(horizon)] if not mine.empty else mine
         have = int(here["status"].isin(COUNTED).sum()) if not here.empty else 0
         baseline = t.user_attrs.get("baseline") or ""

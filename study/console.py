@@ -9,7 +9,7 @@ import math
 import sys
 from typing import Any, Iterable
 
-from study.objective import FAIL_REASON, takes_a_slot
+from study.objective import FAIL_REASON, best_of, takes_a_slot
 
 
 def _fmt(v: Any) -> str:
@@ -139,8 +139,8 @@ class StudyProgress:
 def trial_line(t, metric: str) -> str:
     attrs = t.user_attrs
     head = f"trial {t.number:03d}" + (f" [{attrs['baseline']}]" if attrs.get("baseline") else "")
-    best = (f" (best {_fmt(attrs['best_value'])} at epoch {attrs['best_epoch']})"
-            if attrs.get("best_epoch") is not None else "")
+    found = best_of(t.intermediate_values)
+    best = f" (best {_fmt(found[1])} at epoch {found[0]})" if found else ""
     secs = f" in {t.duration.total_seconds():.0f} s" if t.duration is not None else ""
     if t.state.name == "COMPLETE":
         return f"{head} done: {metric} {_fmt(t.value)}{best}{secs}"
@@ -177,8 +177,8 @@ def print_summary(trials: list, metric: str, commands: dict[str, str], *, n: int
             a = t.user_attrs
             params = ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
             name = f"{t.number}" + (f" ({a['baseline']})" if a.get("baseline") else "")
-            table.add_row(*(Text(c) for c in (name, _fmt(t.value), _fmt(a.get("best_value", "-")),
-                                               _fmt(a.get("best_epoch", "-")), params)))
+            epoch, value = best_of(t.intermediate_values) or ("-", "-")
+            table.add_row(*(Text(c) for c in (name, _fmt(t.value), _fmt(value), _fmt(epoch), params)))
         console.print(table)
     for label, cmd in commands.items():
         console.print(f"{label}:\n  {cmd}", soft_wrap=True, markup=False)

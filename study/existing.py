@@ -1,13 +1,13 @@
 """Opening a study that already exists, for reading or for adding runs to it (`study.confirm`,
 `reports.build`): unlike `study.run`, a missing storage file or study name is the user's mistake and
-must not silently create an empty one.
+must not silently create an empty one. Also where a trial's config is read back (`trial_config`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gans.config import UserError
+from gans.config import TrainConfig, UserError
 from gans.urls import SQLITE, mask_url, sqlite_path
 
 
@@ -39,3 +39,32 @@ def load_existing_study(study_name: str, storage: str | None):
         held = ", ".join(sorted(names)) or "none"
         raise UserError(f"--study-name {study_name}: no such study in {mask_url(url)} (studies there: {held})")
     return optuna.load_study(study_name=study_name, storage=backend), url
+
+
+# The trial user attribute holding the whole TrainConfig a trial trains, as JSON (typed values), set by
+# `study.objective.Objective` before training. The Optuna study is the source of truth for a trial's
+# config; the MLflow params are the same values as strings, for the UI.
+CONFIG = "config"
+
+
+def trial_config(trial, runs) -> TrainConfig | None:
+    """The config `trial` (an Optuna trial) trained: its `CONFIG` attribute. Trials of versions before
+    that attribute have only their MLflow run's params (strings, read back from `runs`, a
+    `tracking.query.study_runs` frame) with Optuna's sampled values over them. None when neither is
+    there (a trial that never started)."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    if CONFIG in trial.user_attrs:
+        return TrainConfig(**{k: v for k, v in trial.user_attrs[CONFIG].items() if k in fields})
+    from tracking.mlflow_log import ROLE, TRIAL_NUMBER
+    from tracking.query import typed_config
+
+    run_id = trial.user_attrs.get("mlflow_run_id")
+    rows = runs[runs["run_id"] == run_id] if run_id and "run_id" in runs else runs.iloc[0:0]
+    if rows.empty and {f"tag.{ROLE}", f"tag.{TRIAL_NUMBER}"} <= set(runs.columns):
+        rows = runs[(runs[f"tag.{ROLE}"] == "trial") & (runs[f"tag.{TRIAL_NUMBER}"] == trial.number)]
+    if rows.empty:
+        return None
+    params = {k[len("param."):]: v for k, v in rows.iloc[-1].items() if k.startswith("param.") and isinstance(v, str)}
+    return TrainConfig(**{**typed_config(params), **trial.params})

@@ -12,7 +12,7 @@ import dataclasses
 import math
 import shutil
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -79,8 +79,6 @@ class Resume:
     best_epoch: int | None = None
     best_checkpoint: Path | None = None
     """the predecessor's best.pt, when it was written at or before the resumed epoch"""
-    bests: Mapping[str, float] = field(default_factory=dict)
-    """running bests (best_fid, ...) as logged up to the resumed epoch"""
 
     @property
     def epoch(self) -> int:
@@ -147,11 +145,9 @@ def train_and_log(
 
             check(study_extractor, extractor, "this study")
         trainer = Trainer(config, train_data(config), evaluator=evaluator)
-        bests: dict[str, float] = {}
         if resume is not None:
             trainer.load_state_dict(resume.state)
             outcome.epochs, outcome.best_value, outcome.best_epoch = resume.epoch, resume.best_value, resume.best_epoch
-            bests.update(resume.bests)
         if logger is not None:
             logger.log_config(config)
             # Epochs translate into steps and images seen only with the data set's size.
@@ -172,7 +168,6 @@ def train_and_log(
                 outcome.epochs = record["epoch"]
                 value = None
                 if record["evaluated"]:
-                    _update_bests(bests, record)
                     value = record.get(metric)
                     if value is None:
                         raise RuntimeError(f"the evaluator gave no {metric!r} at epoch {record['epoch']}")
@@ -184,7 +179,7 @@ def train_and_log(
                 else:
                     outcome.value = None
                 if logger is not None:
-                    logger.log_record({**record, **bests} if record["evaluated"] else record)
+                    logger.log_record(record)
                     if record["evaluated"]:
                         logger.log_grid(trainer.grid(), record["epoch"])
                 if on_record is not None:
@@ -235,12 +230,12 @@ def _rescore(trainer, outcome: Outcome, checkpoint: Path | None, sets: int, logg
                 logger.log_record({"epoch": epoch, **numbers})
 
 
-def _update_bests(bests: dict[str, float], record: Mapping[str, Any]) -> None:
-    for name in LOWER_IS_BETTER + HIGHER_IS_BETTER:
-        v = record.get(name)
-        if isinstance(v, (int, float)) and math.isfinite(v):
-            better = min if name in LOWER_IS_BETTER else max
-            bests[f"best_{name}"] = better(bests.get(f"best_{name}", v), v)
+def best_of(values: Mapping[int, float]) -> tuple[int, float] | None:
+    """(epoch, value) of the lowest finite value among a trial's evaluated epochs (the earliest on
+    ties; every study metric is lower-is-better), or None. What a trial found best is derived from its
+    reported values, never stored beside them."""
+    finite = sorted((epoch, v) for epoch, v in values.items() if v is not None and math.isfinite(v))
+    return min(finite, key=lambda ev: ev[1]) if finite else None
 
 
 def _finish(logger, outcome: Outcome, checkpoint: Path | None, finish_tags, keep: bool = False) -> None:
@@ -258,8 +253,6 @@ def _finish(logger, outcome: Outcome, checkpoint: Path | None, finish_tags, keep
     except TrackingError as e:
         outcome.state, outcome.reason, outcome.value = "failed", f"storing the best checkpoint: {e}", None
     tags = dict(finish_tags(outcome)) if finish_tags is not None else {}
-    if outcome.best_epoch is not None:
-        tags["best_epoch"] = outcome.best_epoch
     try:
         logger.finish(outcome.state, outcome.reason, tags)
     except TrackingError:
@@ -319,8 +312,11 @@ class Objective:
         from gans.data import check_source
         from tracking import mlflow_log as ml
 
+        from study.existing import CONFIG
+
         ctx = self.ctx
         config = self.config(trial)
+        trial.set_user_attr(CONFIG, dataclasses.asdict(config))  # the source of truth: typed (JSON), whole
         baseline = trial.user_attrs.get("baseline") or ""
         logger = None
         if self.client is not None:
@@ -373,10 +369,6 @@ class Objective:
                 (source / name).unlink(missing_ok=True)
             _remove_if_empty(source)
         _remove_if_empty(folder)
-        trial.set_user_attr("epochs_done", outcome.epochs)
-        if outcome.best_epoch is not None:
-            trial.set_user_attr("best_epoch", outcome.best_epoch)
-            trial.set_user_attr("best_value", outcome.best_value)
         if outcome.state == "pruned":
             trial.set_user_attr("prune_reason", outcome.reason)
             raise optuna.TrialPruned(outcome.reason)
@@ -404,21 +396,18 @@ class Objective:
         values = {step: v for step, v in (source.intermediate_values if source else {}).items() if step <= epoch}
         for step in sorted(values):
             trial.report(values[step], step)
-        finite = {step: v for step, v in values.items() if math.isfinite(v)}
-        best_epoch = min(finite, key=finite.get) if finite else None
+        best_epoch, best_value = best_of(values) or (None, None)
         best_file = Path(path).with_name("best.pt")
         if not (best_file.is_file() and int(load_checkpoint(best_file)["epoch"]) <= epoch):
             best_file = None
-        bests: dict[str, float] = {}
         run_id = source.user_attrs.get("mlflow_run_id") if source else None
         if logger is not None and run_id:
             from tracking.mlflow_log import copy_history
 
-            copied = copy_history(logger.client, run_id, logger.run_id, epoch)
-            bests = {k: v for k, v in copied.items() if k.startswith("best_")}
+            copy_history(logger.client, run_id, logger.run_id, epoch)
             logger.set_tags({"resumed_from_epoch": epoch, "resumed_from_run": run_id})
         trial.set_user_attr("resumed_from_epoch", epoch)
-        return Resume(state, finite.get(best_epoch), best_epoch, best_file, bests)
+        return Resume(state, best_value, best_epoch, best_file)
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -19,8 +19,6 @@ class Preset:
     description: str
     config: Mapping[str, Any] = field(default_factory=dict)
     """TrainConfig field defaults (not searched unless the space names them)"""
-    family_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    """per model family ("mlp", "dcgan"): further TrainConfig defaults"""
     space: Mapping[str, Any] = field(default_factory=dict)
     """space overrides in space-file syntax, applied before the user's --space file"""
     trials: int = 50
@@ -46,11 +44,9 @@ def register_preset(preset: Preset) -> None:
     fields = set(TrainConfig.__dataclass_fields__)
     if not preset.name or preset.name in PRESETS:
         raise ValueError(f"preset {preset.name!r} is empty-named or already registered")
-    for where, mapping in [("config", preset.config), *((f"family_config[{k}]", v)
-                                                         for k, v in preset.family_config.items())]:
-        bad = set(mapping) - fields
-        if bad:
-            raise ValueError(f"preset {preset.name!r}: {where} names unknown fields {sorted(bad)}")
+    bad = set(preset.config) - fields
+    if bad:
+        raise ValueError(f"preset {preset.name!r}: config names unknown fields {sorted(bad)}")
     if preset.trials <= 0 or preset.pruner_startup < 0:
         raise ValueError(f"preset {preset.name!r}: trials must be > 0 and pruner_startup >= 0")
     PRESETS[preset.name] = preset
@@ -93,7 +89,3 @@ register_preset(Preset(
     horizon=6,
     horizon_eval_every=1,
 ))
-
-
-def preset_config(preset: Preset, family: str) -> dict[str, Any]:
-    return {**preset.config, **preset.family_config.get(family, {})}

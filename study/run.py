@@ -27,8 +27,8 @@ from study.baselines import fitting
 from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, open_storage,
                           quiet_libraries, resolve_storage, run_trials, stop_on_signals, worker_threads)
 from study.objective import STUDY_METRICS, TrialContext, train_data
-from study.presets import PRESETS, preset_config
-from study.space import FAMILY, apply_overrides, default_space, load_space_file, split_fixed, validate
+from study.presets import PRESETS
+from study.space import apply_overrides, default_space, load_space_file, split_fixed, validate
 
 # Median pruning waits until this fraction of the longest budget: in a 12-trial MLP study here it
 # stopped 5 trials at epoch 25, their first report, where FID says little about epoch 500.
@@ -124,7 +124,7 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
     for name in overrides:  # a flag on the command line fixes its field
         space.pop(name, None)
     searched, fixed_values = split_fixed(space)
-    values = follow_data({**preset_config(preset, FAMILY[model]), **fixed_values, **overrides})
+    values = follow_data({**preset.config, **fixed_values, **overrides})
     metrics = [m.strip() for m in str(values.get("metrics", "")).split(",") if m.strip()]
     if args.metric not in metrics:
         metrics.append(args.metric)  # the study cannot run without its own metric

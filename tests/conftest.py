@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data in ../shared/data (never the network) and a private cache."""
+"""Shared fixtures: the real data in ../shared/data (never the network), a private cache, and the slow
+shared work done once per test session: the 4,000 pet photos decoded, the domain classifiers trained."""
 
 from __future__ import annotations
 
@@ -34,3 +35,37 @@ def _private_cache(tmp_path_factory):
     """Caches (real statistics, domain classifiers) go to one temp folder per test session."""
     os.environ.setdefault("GAN_STUDY_CACHE", str(tmp_path_factory.mktemp("cache")))
     os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def pets32(pets):
+    """All 4,000 pet photos (2 classes) decoded at 32 px, once per session."""
+    from gans.data import load_images
+
+    return load_images(str(pets), image_size=32, limit=0)
+
+
+DOMAIN_SETS = {  # data set -> (image size, required held-out accuracy)
+    "mnist": (28, 0.98),
+    "fashion-mnist": (28, 0.88),
+    "pets": (64, 0.70),
+}
+
+
+@pytest.fixture(scope="session")
+def domain(data_root, pets, _private_cache):
+    """Domain extractor per data set, trained once per test session (into the private cache)."""
+    from gans import extractors as E
+    from gans.config import TrainConfig
+
+    built = {}
+
+    def get(name: str):
+        if name not in built:
+            size = DOMAIN_SETS[name][0]
+            data = str(pets / "cat") if name == "pets" else name
+            built[name] = E.build_extractor(TrainConfig(data=data, data_root=str(data_root), image_size=size,
+                                                        model="dcgan" if size == 64 else "mlp"))
+        return built[name]
+
+    return get

@@ -1,4 +1,4 @@
-"""`python -m study.bench` runs every section at toy size on CPU and writes its JSON and Markdown.
+"""`python -m benchmarks.bench` runs every section at toy size on CPU and writes its JSON and Markdown.
 Timing belongs to the benchmark itself; this only checks that each path runs and reports numbers."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from study.bench import SECTIONS, main
+from benchmarks.bench import SECTIONS, main
 
 
 @pytest.mark.slow

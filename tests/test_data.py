@@ -39,8 +39,8 @@ def test_missing_raw_files_say_where_to_put_them(tmp_path, monkeypatch):
         load_images("mnist", data_root=tmp_path, image_size=28)
 
 
-def test_image_folder_with_classes_and_limit(pets):
-    d = load_images(str(pets), image_size=32, limit=0)
+def test_image_folder_with_classes_and_limit(pets, pets32):
+    d = pets32  # load_images(pets, image_size=32, limit=0), decoded once per session
     assert d.class_names == ("cat", "dog") and len(d) == 4000
     assert d.images.shape[1:] == (3, 32, 32)
     assert (d.labels == 0).sum() == 2000

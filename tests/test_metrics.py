@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import DOMAIN_SETS
 from gans.config import TrainConfig, UserError
 from gans.data import load_images
 from gans.disturb import DISTURBANCES, LEVELS, disturb
@@ -118,29 +119,6 @@ def test_disturbances_are_deterministic_and_grow_with_level():
 
 
 # ---------------------------------------------------------------- domain extractors
-
-DOMAIN_SETS = {  # data set -> (image size, required held-out accuracy)
-    "mnist": (28, 0.98),
-    "fashion-mnist": (28, 0.88),
-    "pets": (64, 0.70),
-}
-
-
-@pytest.fixture(scope="session")
-def domain(data_root, pets):
-    """Domain extractor per data set, trained once per test session (into the private cache)."""
-    built = {}
-
-    def get(name: str) -> E.Extractor:
-        if name not in built:
-            size = DOMAIN_SETS[name][0]
-            data = str(pets / "cat") if name == "pets" else name
-            built[name] = E.build_extractor(TrainConfig(data=data, data_root=str(data_root), image_size=size,
-                                                        model="dcgan" if size == 64 else "mlp"))
-        return built[name]
-
-    return get
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(DOMAIN_SETS))

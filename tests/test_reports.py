@@ -177,13 +177,27 @@ def test_report_tables_equal_the_stores(report, small_study):
         r = rows[t.number]
         assert r["state"] == t.state.name
         assert r["final FID"] == V.fmt(t.value) if t.value is not None else r["final FID"] == "–"
-        assert r["best epoch"] == V.fmt(float(t.user_attrs["best_epoch"]))
-        assert r["best FID"] == V.fmt(t.user_attrs["best_value"])
-        fid = client.get_metric_history(trial_runs[t.number].info.run_id, "quality/fid")
-        last = max(fid, key=lambda m: m.step)
+        fid = sorted(client.get_metric_history(trial_runs[t.number].info.run_id, "quality/fid"), key=lambda m: m.step)
+        best = min(fid, key=lambda m: m.value)  # the earliest on ties
+        assert r["best epoch"] == V.fmt(float(best.step)) and r["best FID"] == V.fmt(best.value)
+        last = fid[-1]
         assert r["last epoch"] == str(last.step)
         if t.state == TrialState.COMPLETE:
             assert r["final FID"] == V.fmt(last.value)  # Optuna's objective is MLflow's last FID
+
+    # The report's trial configs are the trials' own, typed (no string round trip through MLflow).
+    from reports.stores import load
+
+    data = load(STUDY, small_study["storage"], small_study["tracking"])
+    for t in study.trials:
+        row = data.trial_row(t.number)
+        config = t.user_attrs["config"]
+        assert all(row[k] == v for k, v in config.items()) and row["lr_g"] == t.params["lr_g"]
+        assert isinstance(row["lr_g"], float) and isinstance(row["batch_size"], (int, np.integer))
+        losses = client.get_metric_history(trial_runs[t.number].info.run_id, "train/loss_d")
+        assert row["epochs_done"] == max(m.step for m in losses)
+    source = data.confirm.iloc[0]
+    assert source["lr_g"] == data.trial_row(int(source["source"]))["lr_g"]
 
     done = [t for t in study.trials if t.state == TrialState.COMPLETE]
     best = min(done, key=lambda t: t.value)
@@ -275,7 +289,8 @@ def synthetic_study(root: Path, name: str, plan: list[tuple[str, float, int, dic
             ml.ROLE: "trial", ml.STUDY_NAME: name, ml.TRIAL_NUMBER: number, ml.BASELINE: "",
             ml.OPTUNA_STATE: state})
         logger.log_config(TrainConfig(model="mlp", data="mnist", image_size=28, epochs=epochs,
-                                      eval_every=min(fids, default=1), metrics="fid", lr_g=lr))
+                                      eval_every=min(fids, default=1), metrics="fid", lr_g=lr,
+                                      batch_size=32))
         from mlflow.entities import Metric
 
         metrics = []
@@ -286,10 +301,7 @@ def synthetic_study(root: Path, name: str, plan: list[tuple[str, float, int, dic
         for i in range(0, len(metrics), 900):  # one batch per request, within MLflow's 1000-metric limit
             client.log_batch(logger.run_id, metrics=metrics[i:i + 900])
         logger.finish({"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}[state], reason or None)
-        attrs = {"mlflow_run_id": logger.run_id, "epochs_done": max(fids, default=1)}
-        if fids:
-            best_epoch = min(fids, key=fids.get)
-            attrs.update(best_epoch=best_epoch, best_value=fids[best_epoch])
+        attrs = {"mlflow_run_id": logger.run_id}  # no `config` attribute: read back from the params, as before it
         if state != "COMPLETE":
             attrs["prune_reason" if state == "PRUNED" else "fail_reason"] = reason
         study.add_trial(create_trial(

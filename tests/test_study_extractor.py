@@ -4,6 +4,9 @@ from the tracking store instead of training its own, and a process with other we
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import optuna
 import pytest
 import torch
@@ -20,10 +23,21 @@ STUDY = "quick-mlp-mnist"
 
 
 @pytest.mark.slow
-def test_workers_and_a_second_machine_share_the_study_extractor(tmp_path, data_root, monkeypatch, capsys):
+def test_workers_and_a_second_machine_share_the_study_extractor(tmp_path, data_root, domain, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     machine_a, machine_b = tmp_path / "cache-a", tmp_path / "cache-b"
+    session_file = Path(domain("mnist").weights_path)  # trained once per session
     monkeypatch.setenv("GAN_STUDY_CACHE", str(machine_a))
+    trainings = []
+
+    def train_once(data, data_root, image_size, device="cpu"):
+        """Training as the command would (into the empty cache), with the session's result."""
+        trainings.append(data)
+        (E.cache_dir() / "domain").mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy(session_file, E.cache_dir() / "domain" / session_file.name))
+
+    # Spawned workers do not see this patch: a worker that trained would write other weights and refuse.
+    monkeypatch.setattr(E, "train_domain_classifier", train_once)
     journal = ["--storage", "optuna.journal", "--epochs", "2", "--no-system-metrics"]
     assert main(quick(data_root, "--trials", "2", "--workers", "2", *journal)) == 0
     study = optuna.load_study(study_name=STUDY, storage=open_storage(str(tmp_path / "optuna.journal")))
@@ -34,7 +48,7 @@ def test_workers_and_a_second_machine_share_the_study_extractor(tmp_path, data_r
     assert parent.data.tags["role"] == "study"
     assert [a.path for a in client.list_artifacts(parent.info.run_id, "extractor")] == [recorded["artifact"]]
     trained = list((machine_a / "domain").glob("*.pt"))
-    assert len(trained) == 1 and E.file_sha256(trained[0]) == recorded["sha256"]
+    assert trainings == ["mnist"] and len(trained) == 1 and E.file_sha256(trained[0]) == recorded["sha256"]
 
     def hashes():
         runs = client.search_runs([parent.info.experiment_id], "tags.role = 'trial'")

@@ -16,15 +16,15 @@ TINY = dict(nz=16, ngf=8, ndf=8, hidden=32, batch_size=16, device="cpu")
     [("mlp", "mnist", 28), ("cgan", "fashion-mnist", 28), ("dcgan", "fashion-mnist", 32),
      ("cdcgan", "mnist", 32), ("dcgan", "cats", 64), ("cdcgan", "pets", 32), ("cgan", "pets", 32)],
 )
-def test_every_family_trains_on_real_data(model, data, size, data_root, cats, pets):
+def test_every_family_trains_on_real_data(model, data, size, data_root, cats, pets, request):
     path = {"cats": str(cats), "pets": str(pets)}.get(data, data)
     # pets sorted by class: the first 2000 are cats, so take all for both labels.
     limit = 0 if data == "pets" else 64
     c = TrainConfig(model=model, data=path, data_root=str(data_root), image_size=size, limit=limit,
                     epochs=2, augment="diffaug" if model == "dcgan" else "none", **TINY)
-    if data == "pets":  # 4000 images; keep the test to a few steps
+    if data == "pets":  # 4000 images, decoded once per session; keep the test to a few steps
         c = c.replace(batch_size=1000, epochs=1)
-    t = Trainer(c)
+    t = Trainer(c, request.getfixturevalue("pets32") if data == "pets" else None)
     if data == "pets":
         assert t.data.num_classes == 2
     records = list(t.run())

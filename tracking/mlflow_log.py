@@ -43,9 +43,9 @@ EVAL_CONSTANTS = ("num_fake", "num_real", "feature_dim", "fid_n_below_dim", "kid
 
 
 def metric_name(key: str) -> str:
-    """The MLflow name of a record key: `fid` -> `quality/fid` (also `best_fid`, `fid_resample_1`),
-    `loss_d` -> `train/loss_d`, `seconds` -> `speed/seconds`; anything else unchanged."""
-    base = key.removeprefix("best_").split("_resample_")[0]
+    """The MLflow name of a record key: `fid` -> `quality/fid` (also `fid_resample_1`), `loss_d` ->
+    `train/loss_d`, `seconds` -> `speed/seconds`; anything else unchanged."""
+    base = key.split("_resample_")[0]
     for group, names in METRIC_GROUPS.items():
         if base in names:
             return f"{group}/{key}"
@@ -215,19 +215,15 @@ def _tracking_call(method):
     return wrapper
 
 
-def copy_history(client, src_run: str, dst_run: str, last_step: int) -> dict[str, float]:
+def copy_history(client, src_run: str, dst_run: str, last_step: int) -> None:
     """Copy `src_run`'s metric histories up to `last_step` into `dst_run` (a resumed training goes on
-    where the stopped one left off); returns each metric's last copied value, by record key."""
+    where the stopped one left off)."""
     from mlflow.entities import Metric
 
-    last: dict[str, float] = {}
     for key in client.get_run(src_run).data.metrics:
         history = [m for m in client.get_metric_history(src_run, key) if m.step <= last_step]
         for i in range(0, len(history), 500):  # log_batch takes at most 1000 entries
             client.log_batch(dst_run, metrics=[Metric(m.key, m.value, m.timestamp, m.step) for m in history[i:i + 500]])
-        if history:
-            last[record_key(key)] = max(history, key=lambda m: (m.step, m.timestamp)).value
-    return last
 
 
 def fail_run(client, run_id: str, reason: str, tags: Mapping[str, Any] | None = None) -> None:

@@ -35,16 +35,9 @@ def open_client(tracking_uri: str, flag: str = "--tracking-uri"):
     return MlflowClient(tracking_uri=uri)
 
 
-def config_from_params(params: Mapping[str, str]):
-    """The `TrainConfig` a run logged with `RunLogger.log_config` (params are strings); fields the run
-    did not log keep their defaults, params that are not config fields are ignored."""
-    from gans.config import TrainConfig
-
-    return TrainConfig(**typed_config(params))
-
-
 def typed_config(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Config fields among `params`, converted from strings to their `TrainConfig` types."""
+    """Config fields among `params` (MLflow params: strings), converted to their `TrainConfig` types; read
+    back only for trials of versions that did not store their config (`study.existing.trial_config`)."""
     from gans.config import TrainConfig, field_types
 
     types = field_types(TrainConfig)

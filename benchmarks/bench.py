@@ -1,4 +1,4 @@
-"""`python -m study.bench`: measures our trainer against the seed-style loop, in one run on one device.
+"""`python -m benchmarks.bench`: measures our trainer against the seed-style loop, in one run on one device.
 
 Sections (each prints rows of a table; all figures go to a JSON file and are appended to
 `benchmarks/RESULTS.md`):
@@ -126,7 +126,7 @@ def bench_ours(config: TrainConfig, data, epochs: int) -> dict[str, Any]:
 
 
 def bench_seed(config: TrainConfig, loader, channels: int, device: torch.device, epochs: int) -> float:
-    from study.seed_loop import seed_train
+    from benchmarks.seed_loop import seed_train
 
     results = list(seed_train(config.replace(epochs=epochs), loader, channels, str(device)))
     images, seconds = results[-1]
@@ -135,7 +135,7 @@ def bench_seed(config: TrainConfig, loader, channels: int, device: torch.device,
 
 def section_train(args, device: torch.device, peak: float) -> list[dict[str, Any]]:
     from gans.data import load_images
-    from study.seed_loop import mnist_loader, photo_loader
+    from benchmarks.seed_loop import mnist_loader, photo_loader
 
     cats = str(Path(args.data_root) / "pets" / "cat")
     size = SIZES[args.size]
@@ -217,7 +217,7 @@ def section_trials(args, device: torch.device) -> dict[str, Any]:
     """Wall time of the same small study run by the real CLI with 1, 2 and 4 workers."""
     import subprocess
 
-    from study.seed_loop import photo_loader
+    from benchmarks.seed_loop import photo_loader
 
     cats = str(Path(args.data_root) / "pets" / "cat")
     trials, epochs, every, limit, samples = SIZES[args.size]["study"]
@@ -324,7 +324,7 @@ def append_results(results: dict[str, Any], path: Path) -> None:
     new = not path.exists()
     with open(path, "a") as f:
         if new:
-            f.write("# Benchmark results\n\nAppended by `python -m study.bench`; newest last.\n")
+            f.write("# Benchmark results\n\nAppended by `python -m benchmarks.bench`; newest last.\n")
         f.write(f"\n## {results['date']} — {results['device']} ({results['size']})\n\n")
         if results["train"]:
             f.write("| case | seed-style images/s | ours images/s | ratio | TFLOP/s | MFU |\n|---|---|---|---|---|---|\n")
@@ -355,7 +355,7 @@ def append_results(results: dict[str, Any], path: Path) -> None:
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(prog="python -m study.bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--quick", action="store_true", help="small sizes: minutes on a CPU")
     p.add_argument("--toy", action="store_true", help="smallest sizes, to check every path runs (tests); "

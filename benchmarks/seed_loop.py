@@ -1,7 +1,7 @@
 """The seed notebooks' training loops, reproduced faithfully as the benchmark's reference.
 
 Not used for studies: this is what users ran before gan-study (ImageFolder + PIL transforms +
-DataLoader every epoch, Sigmoid + BCELoss, `.item()` every step, fp32), kept so `study.bench` can
+DataLoader every epoch, Sigmoid + BCELoss, `.item()` every step, fp32), kept so `benchmarks.bench` can
 measure our trainer against it on the same device, data and architecture.
 """
 
