@@ -177,6 +177,8 @@ def open_storage(url: str, on_stale: Callable | None = None):
 
             Path(url).parent.mkdir(parents=True, exist_ok=True)
             return optuna.storages.JournalStorage(JournalFileBackend(url))
+        import sqlalchemy.exc
+
         if url.startswith(SQLITE):
             sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(3):
@@ -185,7 +187,7 @@ def open_storage(url: str, on_stale: Callable | None = None):
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                     return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
                                                       heartbeat_stale_trial_callback=on_stale)
-            except ImportError:
+            except (ImportError, sqlalchemy.exc.ArgumentError):  # a missing driver, a malformed URL: no race
                 raise
             except Exception:
                 # Commands started together on a fresh database race to create its tables; the

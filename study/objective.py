@@ -253,6 +253,8 @@ def _finish(logger, outcome: Outcome, checkpoint: Path | None, finish_tags, keep
     except TrackingError as e:
         outcome.state, outcome.reason, outcome.value = "failed", f"storing the best checkpoint: {e}", None
     tags = dict(finish_tags(outcome)) if finish_tags is not None else {}
+    if outcome.best_epoch is not None:
+        tags["best_epoch"] = outcome.best_epoch  # for the UI's runs table; nothing reads it back
     try:
         logger.finish(outcome.state, outcome.reason, tags)
     except TrackingError:

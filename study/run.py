@@ -309,7 +309,7 @@ def run_workers(settings: StudySettings, waiting: int, study, progress) -> None:
         proc.start()
     try:
         while any(proc.is_alive() for proc in procs):
-            time.sleep(2.0)
+            next(proc for proc in procs if proc.is_alive()).join(timeout=2.0)  # back at once when one ends
             for t in study.get_trials(deepcopy=False):
                 progress.trial_finished(t)
     except KeyboardInterrupt:
