@@ -19,6 +19,7 @@ from typing import Any, Callable, Mapping
 from gans.config import TrainConfig, UserError, first_line
 from gans.trainer import load_checkpoint, load_train_data
 from gans.urls import safe_name
+from study.existing import CONFIG
 
 # Lower is better for FID and KID, higher for the Inception Score.
 LOWER_IS_BETTER = ("fid", "kid")
@@ -313,8 +314,6 @@ class Objective:
 
         from gans.data import check_source
         from tracking import mlflow_log as ml
-
-        from study.existing import CONFIG
 
         ctx = self.ctx
         config = self.config(trial)

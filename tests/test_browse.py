@@ -136,6 +136,8 @@ def test_mlflow_ui_opens_on_the_runs_with_quality_charts_first_and_the_report(st
 
 
 def test_optuna_dashboard_shows_the_study_and_its_history(stores, servers, page, shots):
+    """What our code can get wrong here: user attributes (the trials' whole configs, the extractor
+    record) or a storage layout the dashboard cannot render."""
     import optuna
 
     study_id = optuna.storages.RDBStorage(stores["storage"]).get_study_id_from_name(STUDY)
