@@ -4,7 +4,7 @@ every level. Prints a Markdown table (and writes it with `--out`), with the extr
 every N, and the CPU/GPU seconds per 1,000 images it measured.
 
     python -m gans.validate --extractor inception --data mnist --data ../shared/data/pets/cat \\
-        --n 500 --data-root ../shared/data --out docs/results/validation-inception.md
+        --n 500 --data-root ../shared/data --out docs/results/validation/inception.md
 
 A built-in data set compares its first N test images (disturbed) with its first N training images;
 a folder compares images N+1..2N (disturbed) with its first N.

@@ -92,7 +92,7 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     from tracking import query
     from tracking.mlflow_log import BASELINE, REASON, ROLE, TRIAL_NUMBER, resolve_tracking_uri
 
-    from study.existing import load_existing_study, trial_config
+    from study.existing import load_existing_study, trial_config, trial_run
     from study.objective import FAIL_REASON, best_of
 
     study, url = load_existing_study(study_name, storage)
@@ -114,18 +114,14 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     confirm_runs = runs[role == "confirm"]
     extractors = one_extractor(runs[role.isin(["trial", "confirm"])], study_name)
 
-    by_id = {r["run_id"]: r for _, r in trial_runs.iterrows()}
-    # Trials of early versions recorded no run id: a number maps to its latest run.
-    by_number = {int(r[f"tag.{TRIAL_NUMBER}"]): r for r in by_id.values() if pd.notna(r.get(f"tag.{TRIAL_NUMBER}"))}
     rows, searched, configs = [], [], {}
     for t in study.get_trials(deepcopy=False):
         for p in t.params:
             if p not in searched:
                 searched.append(p)
-        run = by_id.get(t.user_attrs.get("mlflow_run_id"))
-        run = run if run is not None else by_number.get(t.number)
+        run = trial_run(t, trial_runs)
         run_id = run["run_id"] if run is not None else t.user_attrs.get("mlflow_run_id")
-        config = configs[t.number] = trial_config(t, trial_runs)
+        config = configs[t.number] = trial_config(t, run)
         steps = sorted(t.intermediate_values)
         last_epoch = steps[-1] if steps else None
         best_epoch, best_value = best_of(t.intermediate_values) or (None, None)

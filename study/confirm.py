@@ -109,7 +109,7 @@ def plan(study, runs, *, top: int, seeds: int, horizon: int, eval_every: int, de
     seed no run of that configuration has used."""
     import pandas as pd
 
-    from study.existing import trial_config
+    from study.existing import trial_config, trial_run
     from tracking import mlflow_log as ml
 
     sources = list(top_trials(study, top))
@@ -125,7 +125,7 @@ def plan(study, runs, *, top: int, seeds: int, horizon: int, eval_every: int, de
     at = runs.get(f"tag.{HORIZON}", pd.Series(index=runs.index, dtype=object))
     jobs = []
     for t in sources:
-        config = trial_config(t, runs)
+        config = trial_config(t, trial_run(t, runs))
         if config is None:
             log(f"trial {t.number}: no config recorded in the study or in {mask_url(tracking_uri)}; skipped")
             continue

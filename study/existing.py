@@ -1,6 +1,6 @@
 """Opening a study that already exists, for reading or for adding runs to it (`study.confirm`,
 `reports.build`): unlike `study.run`, a missing storage file or study name is the user's mistake and
-must not silently create an empty one. Also where a trial's config is read back (`trial_config`).
+must not silently create an empty one. Also where a trial's run and config are read back (`trial_run`, `trial_config`).
 """
 
 from __future__ import annotations
@@ -47,24 +47,31 @@ def load_existing_study(study_name: str, storage: str | None):
 CONFIG = "config"
 
 
-def trial_config(trial, runs) -> TrainConfig | None:
-    """The config `trial` (an Optuna trial) trained: its `CONFIG` attribute. Trials of versions before
-    that attribute have only their MLflow run's params (strings, read back from `runs`, a
-    `tracking.query.study_runs` frame) with Optuna's sampled values over them. None when neither is
-    there (a trial that never started)."""
-    import dataclasses
-
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    if CONFIG in trial.user_attrs:
-        return TrainConfig(**{k: v for k, v in trial.user_attrs[CONFIG].items() if k in fields})
+def trial_run(trial, runs):
+    """The row of `runs` (a `tracking.query.study_runs` frame) holding `trial`'s MLflow run: the run id
+    the trial recorded, else (trials of early versions) the latest trial run of its number; None when
+    there is none."""
     from tracking.mlflow_log import ROLE, TRIAL_NUMBER
-    from tracking.query import typed_config
 
     run_id = trial.user_attrs.get("mlflow_run_id")
     rows = runs[runs["run_id"] == run_id] if run_id and "run_id" in runs else runs.iloc[0:0]
     if rows.empty and {f"tag.{ROLE}", f"tag.{TRIAL_NUMBER}"} <= set(runs.columns):
         rows = runs[(runs[f"tag.{ROLE}"] == "trial") & (runs[f"tag.{TRIAL_NUMBER}"] == trial.number)]
-    if rows.empty:
+    return rows.iloc[-1] if not rows.empty else None
+
+
+def trial_config(trial, run) -> TrainConfig | None:
+    """The config `trial` (an Optuna trial) trained: its `CONFIG` attribute. Trials of versions before
+    that attribute have only the params of their MLflow run `run` (a `trial_run` row; strings) with
+    Optuna's sampled values over them. None when neither is there (a trial that never started)."""
+    import dataclasses
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    if CONFIG in trial.user_attrs:
+        return TrainConfig(**{k: v for k, v in trial.user_attrs[CONFIG].items() if k in fields})
+    if run is None:
         return None
-    params = {k[len("param."):]: v for k, v in rows.iloc[-1].items() if k.startswith("param.") and isinstance(v, str)}
+    from tracking.query import typed_config
+
+    params = {k[len("param."):]: v for k, v in run.items() if k.startswith("param.") and isinstance(v, str)}
     return TrainConfig(**{**typed_config(params), **trial.params})
