@@ -10,12 +10,24 @@ Sections (each prints rows of a table; all figures go to a JSON file and are app
   with 1, 2 and 4 concurrent trials on the device, against the seed-style loop training the same
   trials one after another (its time counts training only: the seeds computed no metrics);
 - eval: seconds to score FID+KID of 2k and 10k generated samples (domain extractor), with the real
-  side's statistics computed afresh vs read from the cache.
+  side's statistics computed afresh vs read from the cache;
+- members: images/s per member and in all of K = 1, 3, 5, 8 runs trained together as one vectorized
+  model (MLP GAN on 1,000 MNIST digits, DCGAN 64 px on 512 cat photos, batch 32), against the same K
+  runs one after another (one run's measured rate: K runs take K times its time), in the threads
+  `gans.trainer.worker_threads` gives a training process;
+- threads: images/s of one training process (subprocess) with torch's default threads, one thread,
+  and the default with OMP_WAIT_POLICY=PASSIVE, alone and beside a busy loop on every core: the
+  measurements behind `gans.trainer.worker_threads`.
+
+Every figure is a fixed number of steps after warm-up. The run records the machine (CPU model,
+cores, torch, threads, niceness) and how many cores other processes used meanwhile.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import datetime as dt
 import gc
 import json
@@ -23,6 +35,8 @@ import os
 import platform
 import resource
 import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +47,7 @@ import torch
 
 from gans.cli import main_guard
 from gans.config import TrainConfig, UserError
+from gans.data import ImageData
 from gans.trainer import Trainer, resolve_device, resolve_precision
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,13 +55,21 @@ DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
 
 # Work per section at each size: `full` is the benchmark, `--quick` fits in minutes on a CPU, `--toy`
 # only proves that every path runs (tests); its numbers mean nothing.
+# members: (K values, MNIST digits, cat photos, per model (warm-up steps, timed steps, rounds));
+# threads: (models, added loads, per model (warm-up steps, timed steps, seconds after which fewer steps do)).
+_MEMBERS = ((1, 3, 5, 8), 1000, 512, {"mlp": (5, 40, 3), "dcgan": (2, 4, 2)})
+_THREADS = (("mlp", "dcgan"), ("none", "busy"), {"mlp": (5, 60, 6.0), "dcgan": (1, 4, 10.0)})
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"cat_limit": 2000, "mnist_limit": 0, "train_epochs": 2, "memory": (10, 4), "precision_epochs": 20,
-             "study": (8, 20, 10, 2000, 2000), "workers": (1, 2, 4), "eval_samples": (2000, 10000), "eval_limit": 2000},
+             "study": (8, 20, 10, 2000, 2000), "workers": (1, 2, 4), "eval_samples": (2000, 10000), "eval_limit": 2000,
+             "members": _MEMBERS, "threads": _THREADS},
     "quick": {"cat_limit": 256, "mnist_limit": 12000, "train_epochs": 2, "memory": (4, 3), "precision_epochs": 5,
-              "study": (4, 4, 2, 128, 256), "workers": (1, 2, 4), "eval_samples": (500, 2000), "eval_limit": 512},
+              "study": (4, 4, 2, 128, 256), "workers": (1, 2, 4), "eval_samples": (500, 2000), "eval_limit": 512,
+              "members": _MEMBERS, "threads": _THREADS},
     "toy": {"cat_limit": 128, "mnist_limit": 1000, "train_epochs": 1, "memory": (2, 2), "precision_epochs": 2,
-            "study": (2, 1, 1, 64, 64), "workers": (1, 2), "eval_samples": (64, 128), "eval_limit": 64},
+            "study": (2, 1, 1, 64, 64), "workers": (1, 2), "eval_samples": (64, 128), "eval_limit": 64,
+            "members": ((1, 2), 256, 64, {"mlp": (1, 2, 1), "dcgan": (1, 1, 1)}),
+            "threads": (("mlp",), ("busy",), {"mlp": (1, 3, 2.0)})},
 }
 
 # Dense bf16 tensor-core peaks (TFLOP/s) from the vendors' data sheets, for MFU.
@@ -91,16 +114,31 @@ def rss_mib() -> float:
 
 
 def train_flops_per_image(trainer: Trainer) -> float:
-    """FLOPs of one training step (D step + G step) divided by the batch size."""
+    """FLOPs of one training step (D step + G step) per image of one member."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    idx = torch.arange(trainer.config.batch_size, device=trainer.device)
-    real, labels = trainer.data.batch(idx)
-    state = trainer.state_dict()  # the counted step must not change the weights being benchmarked
+    # The counted step must not change the weights (or the random streams) being benchmarked.
+    state = [trainer.state_dict(i) for i in trainer.alive]
     with FlopCounterMode(display=False) as counter:
-        trainer._step(real, labels)
+        trainer.train_step()
     trainer.load_state_dict(state)
-    return counter.get_total_flops() / trainer.config.batch_size
+    return counter.get_total_flops() / (trainer.config.batch_size * len(state))
+
+
+def member_images_per_s(trainer: Trainer, warmup: int, steps: int,
+                        max_seconds: float = float("inf")) -> tuple[float, int]:
+    """(images/s of one member, steps timed): `warmup` untimed steps, then `steps` timed ones, fewer
+    (at least 2) once `max_seconds` have passed."""
+    for _ in range(warmup):
+        trainer.train_step()
+    _sync(trainer.device)
+    t0 = time.perf_counter()
+    n = 0
+    while n < steps and (n < 2 or time.perf_counter() - t0 < max_seconds):
+        trainer.train_step()
+        n += 1
+    _sync(trainer.device)
+    return trainer.config.batch_size * n / (time.perf_counter() - t0), n
 
 
 def bench_ours(config: TrainConfig, data, epochs: int) -> dict[str, Any]:
@@ -308,6 +346,184 @@ def section_eval(args, device: torch.device) -> list[dict[str, Any]]:
     return rows
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _machine_busy_s() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux /proc/stat), else None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:8]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (fields + [0] * 7)[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this process and of its children that have ended."""
+    usage = (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    return sum(r.ru_utime + r.ru_stime for r in usage)
+
+
+class CpuShare:
+    """How many cores processes other than this one and its (ended) children kept busy, on average,
+    since it was made: the machine's busy time less our own over the wall time (None off Linux)."""
+
+    def __init__(self) -> None:
+        self.t0, self.busy0, self.own0 = time.perf_counter(), _machine_busy_s(), _own_cpu_s()
+
+    def others_cores(self) -> float | None:
+        busy = _machine_busy_s()
+        if busy is None or self.busy0 is None:
+            return None
+        wall = time.perf_counter() - self.t0
+        return max(0.0, (busy - self.busy0 - (_own_cpu_s() - self.own0)) / wall)
+
+
+def member_configs(args, device: torch.device) -> dict[str, tuple[str, TrainConfig]]:
+    """model -> (case name, configuration) of the members and threads sections: batch 32, seed 0."""
+    _, digits, photos, _ = SIZES[args.size]["members"]
+    common = dict(batch_size=32, nz=100, device=str(device), precision=args.precision)
+    return {
+        "mlp": (f"MLP GAN, {digits:,} MNIST digits, batch 32",
+                TrainConfig(model="mlp", data="mnist", data_root=str(args.data_root), image_size=28, limit=digits,
+                            hidden=256, **common)),
+        "dcgan": (f"DCGAN 64 px, {photos} cat photos, batch 32",
+                  TrainConfig(model="dcgan", data=str(Path(args.data_root) / "pets" / "cat"), image_size=64,
+                              limit=photos, ngf=64, ndf=64, augment="jitter-blur", **common)),
+    }
+
+
+def section_members(args, device: torch.device) -> dict[str, Any]:
+    """Images/s of K runs trained together (one `Trainer` of K seeds) against K runs one after another.
+
+    One after another is one run's measured rate: K runs take K times its time, so their total rate
+    is that rate. The K values are measured in interleaved rounds (median per K), so that a change
+    in the machine's load meanwhile hits each alike. Training threads: `gans.trainer.worker_threads`."""
+    from gans.trainer import load_train_data
+    from gans.trainer import worker_threads
+
+    ks, _, _, steps = SIZES[args.size]["members"]
+    assert ks[0] == 1, "the first K is the single run every ratio is against"
+    before = torch.get_num_threads()
+    rule = worker_threads(1) if device.type == "cpu" else 0
+    if rule:
+        torch.set_num_threads(rule)
+    share = CpuShare()
+    rows = []
+    try:
+        for model, (case, config) in member_configs(args, device).items():
+            warmup, n, rounds = steps[model]
+            data = load_train_data(config)
+            trainers = {k: Trainer([config.replace(seed=s) for s in range(k)], data) for k in ks}
+            rates: dict[int, list[float]] = {k: [] for k in ks}
+            for r in range(rounds):
+                for k in ks:
+                    rates[k].append(member_images_per_s(trainers[k], warmup if r == 0 else 1, n)[0])
+            del trainers
+            gc.collect()
+            single = statistics.median(rates[1])
+            for k in ks:
+                per = statistics.median(rates[k])
+                rows.append({"model": model, "case": case, "members": k, "threads": torch.get_num_threads(),
+                             "steps": n, "rounds": rounds, "member_images_per_s": per, "total_images_per_s": k * per,
+                             "one_after_another_images_per_s": single, "ratio": k * per / single})
+    finally:
+        torch.set_num_threads(before)
+    goals: dict[str, Any] = {}
+    mlp5 = [r for r in rows if r["model"] == "mlp" and r["members"] == 5]
+    if mlp5:
+        goals["mlp_5_members_ratio"] = mlp5[0]["ratio"]
+        goals["mlp_goal_met"] = mlp5[0]["ratio"] >= 3
+    dcgan = [r for r in rows if r["model"] == "dcgan" and r["members"] > 1]
+    if dcgan:
+        goals["dcgan_min_ratio"] = min(r["ratio"] for r in dcgan)
+        goals["dcgan_goal_met"] = goals["dcgan_min_ratio"] >= 1
+    return {"threads": rows[0]["threads"] if rows else before, "rows": rows, "goals": goals,
+            "others_cores": share.others_cores(),
+            "one_after_another": "one run's measured rate (K runs one after another take K times its time)"}
+
+
+def probe(spec_json: str) -> None:
+    """A `threads` measurement in a fresh process (so that OMP_WAIT_POLICY, read when torch loads
+    its OpenMP runtime, takes effect): prints one JSON line."""
+    spec = json.loads(spec_json)
+    if spec["threads"]:
+        torch.set_num_threads(spec["threads"])
+    blob = torch.load(spec["data"], weights_only=True)
+    data = ImageData(blob["images"], blob["labels"], tuple(blob["class_names"]), blob["name"])
+    trainer = Trainer(TrainConfig(**spec["config"]), data)
+    rate, steps = member_images_per_s(trainer, spec["warmup"], spec["steps"], spec["max_seconds"])
+    print(json.dumps({"images_per_s": rate, "steps": steps, "threads": torch.get_num_threads()}))
+
+
+PROBE = "import sys; from benchmarks.bench import probe; probe(sys.argv[1])"
+
+
+@contextlib.contextmanager
+def busy_loops(n: int):
+    """`n` Python processes spinning `while True: pass` (a competing load), ended on exit."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+def section_threads(args, device: torch.device) -> dict[str, Any] | None:
+    """Images/s of one training process with torch's default threads, one thread, and the default
+    with OMP_WAIT_POLICY=PASSIVE, with no load added and beside a busy loop on every core (CPU only)."""
+    if device.type != "cpu":
+        return None
+    from gans.trainer import load_train_data
+    from gans.trainer import worker_threads
+
+    models, loads, steps = SIZES[args.size]["threads"]
+    cores = os.cpu_count() or 1
+    settings = [("default", 0, {}), ("1 thread", 1, {}), ("default, OMP_WAIT_POLICY=PASSIVE", 0,
+                                                         {"OMP_WAIT_POLICY": "PASSIVE"})]
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    configs = member_configs(args, device)
+    share = CpuShare()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in models:
+            case, config = configs[model]
+            data = load_train_data(config)
+            data_file = Path(tmp) / f"{model}.pt"  # decoded once, not in every probe
+            torch.save({"images": data.images, "labels": data.labels, "class_names": list(data.class_names),
+                        "name": data.name}, data_file)
+            warmup, n, max_seconds = steps[model]
+            for load in loads:
+                with busy_loops(cores if load == "busy" else 0):
+                    for label, threads, extra in settings:
+                        spec = {"config": dataclasses.asdict(config), "data": str(data_file), "threads": threads,
+                                "warmup": warmup, "steps": n, "max_seconds": max_seconds}
+                        cmd = [sys.executable, "-c", PROBE, json.dumps(spec)]
+                        done = subprocess.run(cmd, cwd=REPO, env={**env, **extra}, capture_output=True, text=True)
+                        if done.returncode != 0:
+                            raise RuntimeError(f"threads probe ({model}, {label}) failed:\n{done.stderr[-2000:]}")
+                        out = json.loads(done.stdout.strip().splitlines()[-1])
+                        rows.append({"model": model, "case": case, "load": load, "setting": label,
+                                     "threads": out["threads"], "images_per_s": out["images_per_s"],
+                                     "steps": out["steps"]})
+    return {"rows": rows, "cores": cores, "rule_threads": worker_threads(1),
+            "load_busy": f"one `while True: pass` process per core ({cores})", "others_cores": share.others_cores()}
+
+
 def print_table(rows: list[dict[str, Any]], cols: list[str]) -> None:
     def fmt(v):
         if isinstance(v, float):
@@ -328,6 +544,16 @@ def append_results(results: dict[str, Any], path: Path) -> None:
         if new:
             f.write("# Benchmark results\n\nAppended by `python -m benchmarks.bench`; newest last.\n")
         f.write(f"\n## {results['date']} — {results['device']} ({results['size']})\n\n")
+        m = results.get("machine")
+        if m:
+            others = m.get("others_cores")
+            shared = ("" if others is None else
+                      f"; other processes kept {others:.2f} of the {m['cores']} cores busy on average meanwhile"
+                      + (" (they shared the machine: every figure is under that load)" if others >= 0.1 else ""))
+            f.write(f"Machine: CPU {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['torch_threads']} torch "
+                    f"threads by default, niceness {m['niceness']}, precision {results['precision']}; "
+                    f"load average {m['load_average_start']:.2f} at the start, {m['load_average_end']:.2f} at the end"
+                    f"{shared}; {results['seconds']:.0f} s in all.\n\n")
         if results["train"]:
             f.write("| case | seed-style images/s | ours images/s | ratio | TFLOP/s | MFU |\n|---|---|---|---|---|---|\n")
             for r in results["train"]:
@@ -346,7 +572,7 @@ def append_results(results: dict[str, Any], path: Path) -> None:
         for r in results.get("eval") or []:
             f.write(f"- scoring {r['samples']} samples (FID+KID, domain): {r['seconds_uncached']:.1f} s with the "
                     f"real statistics computed, {r['seconds_cached']:.1f} s cached\n")
-        pr = results.get("precision")
+        pr = results.get("precision_check")
         if pr:
             f.write(f"- fp32 vs bf16 (DCGAN 64 px, same seed): |loss_d difference| {pr['first_epoch_abs_diff']:.3g} at "
                     f"epoch 1, at most {pr['max_abs_diff']:.3g} over {len(pr['loss_d_fp32'])} epochs\n")
@@ -354,6 +580,43 @@ def append_results(results: dict[str, Any], path: Path) -> None:
         if mem:
             f.write(f"- memory: host RSS growth after the first trial {mem['rss_growth_mib_after_warmup']:.1f} MiB\n")
         f.write("\n")
+        members = results.get("members")
+        if members:
+            f.write(f"Runs trained together (one vectorized model of K seeds) vs K runs one after another "
+                    f"({members['one_after_another']}); {members['threads']} training thread(s); median of interleaved "
+                    f"rounds of a fixed number of steps after warm-up:\n\n")
+            f.write("| case | K | steps × rounds | images/s per member | images/s in all "
+                    "| one after another, images/s | together / one after another |\n|---|---|---|---|---|---|---|\n")
+            for r in members["rows"]:
+                f.write(f"| {r['case']} | {r['members']} | {r['steps']} × {r['rounds']} | "
+                        f"{r['member_images_per_s']:.1f} | {r['total_images_per_s']:.1f} | "
+                        f"{r['one_after_another_images_per_s']:.1f} | {r['ratio']:.2f}× |\n")
+            g = members["goals"]
+            f.write("\n")
+            if "mlp_5_members_ratio" in g:
+                f.write(f"- goal, MLP: 5 members at once >= 3x one run's throughput: {g['mlp_5_members_ratio']:.2f}x, "
+                        f"{'met' if g['mlp_goal_met'] else 'NOT met'}\n")
+            if "dcgan_min_ratio" in g:
+                f.write(f"- goal, DCGAN: K together no slower in all than K one after another: at worst "
+                        f"{g['dcgan_min_ratio']:.2f}x, {'met' if g['dcgan_goal_met'] else 'NOT met'}\n")
+            if members.get("others_cores") is not None:
+                f.write(f"- other processes kept {members['others_cores']:.2f} cores busy on average "
+                        "during this table\n")
+            f.write("\n")
+        threads = results.get("threads")
+        if threads:
+            f.write(f"One training process (batch 32) by threads, with no load added and beside "
+                    f"{threads['load_busy']}:\n\n| case | added load | threads | images/s | steps timed |\n"
+                    "|---|---|---|---|---|\n")
+            for r in threads["rows"]:
+                setting = r["setting"].replace("default", f"{r['threads']} (torch default)")
+                f.write(f"| {r['case']} | {'busy loop per core' if r['load'] == 'busy' else 'none'} | {setting} | "
+                        f"{r['images_per_s']:.1f} | {r['steps']} |\n")
+            rule = threads["rule_threads"] or "torch's default (OMP_NUM_THREADS set)"
+            f.write(f"\nRule (`gans.trainer.worker_threads`): {rule} thread(s) per training process"
+                    + ("" if threads.get("others_cores") is None else
+                       f"; other processes kept {threads['others_cores']:.2f} cores busy on average during this "
+                       "table (the busy loops are ours, not counted)") + ".\n\n")
 
 
 def parse_args(argv):
@@ -372,7 +635,7 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-SECTIONS = ("train", "memory", "precision", "trials", "eval")
+SECTIONS = ("train", "memory", "precision", "trials", "eval", "members", "threads")
 
 
 @main_guard
@@ -387,11 +650,17 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--sections: unknown {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
     if not (Path(args.data_root) / "pets" / "cat").is_dir():
         raise UserError(f"--data-root {args.data_root}: no pets/cat folder there")
+    share = CpuShare()
+    machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
+               "torch_threads": torch.get_num_threads(), "niceness": os.nice(0),
+               "load_average_start": os.getloadavg()[0]}
     peak, source = device_peak_tflops(device, args.precision)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU {platform.processor() or platform.machine()} ({torch.get_num_threads()} threads)"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"CPU {machine['cpu']} ({machine['cores']} cores, {machine['torch_threads']} threads)")
     results: dict[str, Any] = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                                "device": name, "size": args.size, "precision": args.precision,
-                               "peak_tflops": peak, "peak_source": source, "torch": torch.__version__}
+                               "peak_tflops": peak, "peak_source": source, "torch": torch.__version__,
+                               "machine": machine}
     t0 = time.perf_counter()
     if "train" in sections:
         results["train"] = section_train(args, device, peak)
@@ -402,9 +671,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== memory == host RSS growth after the first trial: "
               f"{results['memory']['rss_growth_mib_after_warmup']:.1f} MiB")
     if "precision" in sections:
-        results["precision"] = section_precision(args, device)
-        if results["precision"]:
-            pr = results["precision"]
+        results["precision_check"] = section_precision(args, device)
+        if results["precision_check"]:
+            pr = results["precision_check"]
             print(f"\n== fp32 vs bf16 == |loss_d difference| at epoch 1: {pr['first_epoch_abs_diff']:.3g}, "
                   f"largest over {len(pr['loss_d_fp32'])} epochs: {pr['max_abs_diff']:.3g}")
     if "trials" in sections:
@@ -417,8 +686,22 @@ def main(argv: list[str] | None = None) -> int:
         results["eval"] = section_eval(args, device)
         print("\n== evaluation (FID+KID, domain extractor) ==")
         print_table(results["eval"], ["samples", "real_images", "seconds_uncached", "seconds_cached"])
+    if "members" in sections:
+        results["members"] = section_members(args, device)
+        print(f"\n== runs trained together vs one after another ({results['members']['threads']} thread(s)) ==")
+        print_table(results["members"]["rows"], ["case", "members", "member_images_per_s", "total_images_per_s",
+                                                 "one_after_another_images_per_s", "ratio"])
+        print("goals:", json.dumps(results["members"]["goals"]))
+    if "threads" in sections:
+        results["threads"] = section_threads(args, device)
+        if results["threads"]:
+            print(f"\n== one training process by threads (busy load: {results['threads']['load_busy']}) ==")
+            print_table(results["threads"]["rows"], ["case", "load", "setting", "threads", "images_per_s", "steps"])
+            print(f"rule (gans.trainer.worker_threads): {results['threads']['rule_threads']} thread(s) per process")
     results["train"] = results.get("train", [])
     results["seconds"] = time.perf_counter() - t0
+    machine["load_average_end"] = os.getloadavg()[0]
+    machine["others_cores"] = share.others_cores()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=1))
     append_results(results, args.results)

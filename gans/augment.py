@@ -1,7 +1,10 @@
 """Augmentation policies: batched tensor ops on the training device, chosen by name.
 
-A policy maps a float batch in [-1, 1] (N x C x H x W) to one of the same shape (DiffAugment's
-color op may leave [-1, 1], as in the paper; the others stay inside).
+A policy maps a float batch in [-1, 1] (N x C x H x W) and its random numbers (N x `draws` uniforms
+in [0, 1), drawn by the caller) to a batch of the same shape (DiffAugment's color op may leave
+[-1, 1], as in the paper; the others stay inside). The random numbers are inputs, not drawn inside,
+so that the trainer draws them from each run's own generator: a run trained beside others (members
+of one vectorized model) then sees the augmentation it would see alone.
 Policies marked `differentiable` (DiffAugment, Zhao et al. 2020) are applied to real and fake
 images alike, inside the discriminator's and the generator's steps; the others, as in the seed
 notebooks' transforms, only to real images.
@@ -18,26 +21,34 @@ import torch.nn.functional as F
 
 from gans.config import UserError
 
-Policy = Callable[[torch.Tensor], torch.Tensor]
+Policy = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
 class Augment:
     fn: Policy
+    """(images N x C x H x W, uniforms N x draws) -> augmented images"""
+    draws: int
+    """uniform random numbers the policy consumes per image"""
     differentiable: bool
+
+    def apply(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """`x` augmented with fresh uniforms from `generator` (the global one if None)."""
+        u = torch.rand(x.shape[0], self.draws, generator=generator, device=x.device, dtype=x.dtype)
+        return self.fn(x, u)
 
 
 AUGMENTS: dict[str, Augment] = {}
 
 
-def register_augment(name: str, fn: Policy, *, differentiable: bool = False) -> None:
+def register_augment(name: str, fn: Policy, *, draws: int = 0, differentiable: bool = False) -> None:
     if not name or not name.replace("-", "").isalnum():
         raise ValueError(f"augment name must be alphanumeric with dashes, got {name!r}")
     if name in AUGMENTS:
         raise ValueError(f"augment {name!r} is already registered")
     if not callable(fn):
         raise TypeError(f"augment {name!r}: fn must be callable")
-    AUGMENTS[name] = Augment(fn, differentiable)
+    AUGMENTS[name] = Augment(fn, draws, differentiable)
 
 
 def get_augment(name: str) -> Augment:
@@ -50,8 +61,9 @@ def get_augment(name: str) -> Augment:
 # ---------------------------------------------------------------- building blocks
 
 
-def _rand(x: torch.Tensor, *shape: int) -> torch.Tensor:
-    return torch.rand(x.shape[0], *shape, device=x.device, dtype=x.dtype)
+def _col(u: torch.Tensor, j: int) -> torch.Tensor:
+    """Column `j` of the uniforms, shaped to broadcast over N x C x H x W."""
+    return u[:, j].view(-1, 1, 1, 1)
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -61,22 +73,24 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
     return (x * w).sum(1, keepdim=True)
 
 
-def brightness_saturation(x: torch.Tensor, brightness: float = 0.2, saturation: float = 0.2) -> torch.Tensor:
-    """torchvision ColorJitter(brightness, saturation), one random factor per image."""
+def brightness_saturation(x: torch.Tensor, r: torch.Tensor, brightness: float = 0.2,
+                          saturation: float = 0.2) -> torch.Tensor:
+    """torchvision ColorJitter(brightness, saturation), one random factor each per image (2 draws)."""
     u = (x + 1) / 2
-    b = 1 + (2 * _rand(x, 1, 1, 1) - 1) * brightness
+    b = 1 + (2 * _col(r, 0) - 1) * brightness
     u = (u * b).clamp(0, 1)
     if x.shape[1] == 3:
-        s = 1 + (2 * _rand(x, 1, 1, 1) - 1) * saturation
+        s = 1 + (2 * _col(r, 1) - 1) * saturation
         g = _gray(u)
         u = (g + (u - g) * s).clamp(0, 1)
     return u * 2 - 1
 
 
-def gaussian_blur(x: torch.Tensor, kernel: int = 3, sigma: tuple[float, float] = (0.1, 2.0)) -> torch.Tensor:
-    """torchvision GaussianBlur(kernel, sigma), sigma drawn per image."""
+def gaussian_blur(x: torch.Tensor, r: torch.Tensor, kernel: int = 3,
+                  sigma: tuple[float, float] = (0.1, 2.0)) -> torch.Tensor:
+    """torchvision GaussianBlur(kernel, sigma), sigma drawn per image (1 draw)."""
     n, c, h, w = x.shape
-    s = sigma[0] + (sigma[1] - sigma[0]) * _rand(x, 1)  # n x 1
+    s = sigma[0] + (sigma[1] - sigma[0]) * r[:, :1]  # n x 1
     r = torch.arange(kernel, device=x.device, dtype=x.dtype) - (kernel - 1) / 2
     k1 = torch.exp(-(r.view(1, -1) ** 2) / (2 * s**2))
     k1 = k1 / k1.sum(1, keepdim=True)  # n x k
@@ -86,43 +100,51 @@ def gaussian_blur(x: torch.Tensor, kernel: int = 3, sigma: tuple[float, float] =
     return F.conv2d(y, k2, groups=n * c).view(n, c, h, w)
 
 
-def jitter_blur(x: torch.Tensor) -> torch.Tensor:
-    """The seed notebook's ColorJitter(brightness=0.2, saturation=0.2) + GaussianBlur(3)."""
-    return gaussian_blur(brightness_saturation(x))
+def jitter_blur(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """The seed notebook's ColorJitter(brightness=0.2, saturation=0.2) + GaussianBlur(3) (3 draws)."""
+    return gaussian_blur(brightness_saturation(x, r[:, :2]), r[:, 2:])
 
 
-def rotate(x: torch.Tensor, degrees: float = 15.0) -> torch.Tensor:
-    """RandomRotation(degrees); corners are filled with black (-1), as torchvision does."""
-    a = (2 * _rand(x) - 1) * math.radians(degrees)
+def rotate(x: torch.Tensor, r: torch.Tensor, degrees: float = 15.0) -> torch.Tensor:
+    """RandomRotation(degrees); corners are filled with black (-1), as torchvision does (1 draw)."""
+    a = (2 * r[:, 0] - 1) * math.radians(degrees)
     cos, sin, zero = a.cos(), a.sin(), torch.zeros_like(a)
     theta = torch.stack([torch.stack([cos, -sin, zero], 1), torch.stack([sin, cos, zero], 1)], 1)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     return F.grid_sample(x + 1, grid, mode="bilinear", padding_mode="zeros", align_corners=False) - 1
 
 
-def hflip(x: torch.Tensor) -> torch.Tensor:
-    """RandomHorizontalFlip(p=0.5)."""
-    flip = _rand(x, 1, 1, 1) < 0.5
+def hflip(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """RandomHorizontalFlip(p=0.5) (1 draw)."""
+    flip = _col(r, 0) < 0.5
     return torch.where(flip, x.flip(3), x)
 
 
 # DiffAugment (Zhao et al. 2020, "Differentiable Augmentation for Data-Efficient GAN Training"):
-# color + translation + cutout, every op differentiable w.r.t. x.
+# color + translation + cutout, every op differentiable w.r.t. x. The paper's integer draws
+# (randint(lo, hi)) are lo + floor(u * (hi - lo)) of a uniform u: the same distribution.
 
 
-def diff_color(x: torch.Tensor) -> torch.Tensor:
-    x = x + (_rand(x, 1, 1, 1) - 0.5)
+def _randint(r: torch.Tensor, low: int, high: int) -> torch.Tensor:
+    """Integers in [low, high) from uniforms `r` (N), shaped N x 1 x 1."""
+    return (low + (r * (high - low)).floor().clamp(max=high - low - 1)).long().view(-1, 1, 1)
+
+
+def diff_color(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """Brightness, saturation, contrast (3 draws)."""
+    x = x + (_col(r, 0) - 0.5)
     mean = x.mean(1, keepdim=True)
-    x = (x - mean) * (_rand(x, 1, 1, 1) * 2) + mean
+    x = (x - mean) * (_col(r, 1) * 2) + mean
     mean = x.mean((1, 2, 3), keepdim=True)
-    return (x - mean) * (_rand(x, 1, 1, 1) + 0.5) + mean
+    return (x - mean) * (_col(r, 2) + 0.5) + mean
 
 
-def diff_translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+def diff_translation(x: torch.Tensor, r: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
+    """Shift by up to `ratio` of the side, zeros sliding in (2 draws)."""
     n, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    tx = torch.randint(-sh, sh + 1, (n, 1, 1), device=x.device)
-    ty = torch.randint(-sw, sw + 1, (n, 1, 1), device=x.device)
+    tx = _randint(r[:, 0], -sh, sh + 1)
+    ty = _randint(r[:, 1], -sw, sw + 1)
     gi, gj = torch.meshgrid(torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij")
     gi = (gi.unsqueeze(0) + tx + 1).clamp(0, h + 1)
     gj = (gj.unsqueeze(0) + ty + 1).clamp(0, w + 1)
@@ -131,11 +153,12 @@ def diff_translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     return flat[torch.arange(n, device=x.device).view(n, 1, 1), gi, gj].permute(0, 3, 1, 2)
 
 
-def diff_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+def diff_cutout(x: torch.Tensor, r: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
+    """A zeroed square of `ratio` of the side at a random place (2 draws)."""
     n, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    ox = torch.randint(0, h + (1 - ch % 2), (n, 1, 1), device=x.device)
-    oy = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
+    ox = _randint(r[:, 0], 0, h + (1 - ch % 2))
+    oy = _randint(r[:, 1], 0, w + (1 - cw % 2))
     top, left = ox - ch // 2, oy - cw // 2
     gi = torch.arange(h, device=x.device).view(1, h, 1)
     gj = torch.arange(w, device=x.device).view(1, 1, w)
@@ -143,12 +166,13 @@ def diff_cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     return x * (~inside).unsqueeze(1).to(x.dtype)
 
 
-def diffaug(x: torch.Tensor) -> torch.Tensor:
-    return diff_cutout(diff_translation(diff_color(x)))
+def diffaug(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """DiffAugment's color, translation and cutout (7 draws)."""
+    return diff_cutout(diff_translation(diff_color(x, r[:, :3]), r[:, 3:5]), r[:, 5:7])
 
 
-register_augment("none", lambda x: x)
-register_augment("jitter-blur", jitter_blur)
-register_augment("rotate", rotate)
-register_augment("flip", hflip)
-register_augment("diffaug", diffaug, differentiable=True)
+register_augment("none", lambda x, r: x)
+register_augment("jitter-blur", jitter_blur, draws=3)
+register_augment("rotate", rotate, draws=1)
+register_augment("flip", hflip, draws=1)
+register_augment("diffaug", diffaug, draws=7, differentiable=True)

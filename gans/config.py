@@ -72,7 +72,7 @@ class TrainConfig:
     device: str = "auto"
     """auto | cpu | cuda | cuda:N"""
     precision: str = "auto"
-    """auto | fp32 | bf16 (autocast, fp32 master weights); auto = bf16 where the device computes it natively"""
+    """auto | fp32 | bf16 (autocast, fp32 master weights) | fp64 (tests); auto = bf16 where the device computes it natively"""
     eval_every: int = 0
     """evaluate metrics and draw sample grids every K epochs (0 = only after the last epoch)"""
     metrics: str = ""
@@ -83,6 +83,8 @@ class TrainConfig:
     """generated images per metric evaluation"""
     num_real: int = 10000
     """real training images (the first N) behind the metrics' real-side statistics (0 = all)"""
+    reference: str = "train"
+    """real images the metrics compare with: train | heldout (never trained on: a folder's images beyond --limit, the test split of mnist/fashion-mnist; the training images are then scored too, as <metric>_train)"""
     kid_subset_size: int = 1000
     """KID subset size; lowered to the number of generated or real images when there are fewer"""
     domain_data: str = ""
@@ -122,7 +124,8 @@ def follow_data(values: dict) -> dict:
     out.setdefault("image_size", 28 if out["model"] in ("mlp", "cgan") else 64)
     return out
 IMAGE_SIZES = (28, 32, 64)
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp64")
+REFERENCES = ("train", "heldout")
 
 
 def flag(name: str) -> str:
@@ -159,6 +162,8 @@ def _validate(c: TrainConfig) -> None:
             raise bad(name, f"label target must lie in [0, 1], got {v}")
     if c.kid_subset_size < 2:
         raise bad("kid_subset_size", f"must be >= 2, got {c.kid_subset_size}")
+    if c.reference not in REFERENCES:
+        raise bad("reference", f"unknown reference {c.reference!r}; choose one of {', '.join(REFERENCES)}")
     if c.precision not in PRECISIONS:
         raise bad("precision", f"unknown precision {c.precision!r}; choose one of {', '.join(PRECISIONS)}")
     if not (c.device in ("auto", "cpu", "cuda") or c.device.startswith("cuda:")):

@@ -79,20 +79,44 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def load_images(data: str, *, data_root: str | os.PathLike = "data", image_size: int = 64,
                 limit: int = 0, split: str = "train") -> ImageData:
-    """Load a built-in data set by name or an image folder by path, on the CPU."""
-    if split not in ("train", "test"):
+    """Load a built-in data set by name or an image folder by path, on the CPU.
+
+    `split="heldout"`: images a run with `--limit limit` never trains on: the test split of a
+    built-in data set; for a folder, its readable images after the first `limit` (all of them
+    but the training ones), which needs `limit` > 0 and leaves at least one image.
+    """
+    if split not in ("train", "test", "heldout"):
         raise ValueError(f"unknown split {split!r}")
     if data in BUILTIN:
-        out = _load_idx(data, Path(data_root), split)
+        out = _load_idx(data, Path(data_root), "train" if split == "train" else "test")
+        if split == "heldout":
+            limit = 0
     else:
-        if split != "train":
+        if split == "test":
             raise UserError(f"--data {data}: image folders have no '{split}' split")
+        if split == "heldout":
+            return _resized(_heldout_folder(Path(data), image_size, limit), image_size)
         out = _load_folder(Path(data), image_size, limit)
     if limit:
         out = ImageData(out.images[:limit], out.labels[:limit], out.class_names, out.name)
+    return _resized(out, image_size)
+
+
+def _resized(out: ImageData, image_size: int) -> ImageData:
     if out.image_size != image_size:
         out = ImageData(_resize(out.images, image_size), out.labels, out.class_names, out.name)
     return out
+
+
+def _heldout_folder(root: Path, size: int, limit: int) -> ImageData:
+    if limit <= 0:
+        raise UserError(f"--data {root}: a held-out reference needs --limit N (train on the first N photos, "
+                        f"score against the rest)")
+    everything = _load_folder(root, size)
+    if len(everything) <= limit:
+        raise UserError(f"--limit {limit}: {root} has only {len(everything)} readable images, none left "
+                        f"to hold out; lower --limit")
+    return ImageData(everything.images[limit:], everything.labels[limit:], everything.class_names, everything.name)
 
 
 def check_source(data: str, data_root: str | os.PathLike = "data") -> None:

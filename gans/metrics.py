@@ -1,25 +1,32 @@
 """Sample-quality metrics of a generator or an image set: FID, KID, IS and precision/recall,
-computed by `torch_fidelity.calculate_metrics` with the extractor that `gans.extractors` provides.
+computed by `torch_fidelity.calculate_metrics` with the extractor that `gans.extractors` provides,
+or, for FID and KID during training, by this module's own float64 torch math on the device.
 
 Owns the metric registry, the real side (cached on disk per data set, split, image size, limit,
 extractor and layer; the generated side never is), the generator wrapper (uint8, 3 channels,
-uniformly drawn labels for conditional models) and the honest small-sample bookkeeping (every N
-used, KID subsets no larger than the samples, a flag when FID has fewer samples than dimensions).
-`build_evaluator` is the hook `gans.train` uses.
+uniformly drawn labels for conditional models), the honest small-sample bookkeeping (every N
+used, KID subsets no larger than the samples, a flag when FID has fewer samples than dimensions),
+FID and KID of feature matrices (`fid_statistics`, `frechet_distance`, `FidReference`,
+`kernel_inception_distance`: torch-fidelity's numbers without its CPU round trip) and
+`build_evaluator`, the hook the trainer calls at evaluated epochs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import pickle
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torch_fidelity import GenerativeModelBase, calculate_metrics
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
-from gans.cache import cache_dir, data_key, read_json, write_json
+from gans.cache import atomic_write, cache_dir, data_key, read_json, write_json
 from gans.config import TrainConfig, UserError
 from gans.data import load_images, to_uint8
 
@@ -194,14 +201,19 @@ class RealSet:
 
     def count(self, dataset: ImageSet | None = None) -> int:
         """Number of images, remembered on disk beside the features so that a cache hit needs no decoding."""
-        meta = cache_dir() / "real" / f"{self.cache_name}.json"
-        known = read_json(meta)
+        known = read_json(self._count_file())
         if isinstance(known, dict) and isinstance(known.get("n"), int):
             return known["n"]
         n = len(dataset if dataset is not None else self.dataset())
-        write_json(meta, {"n": n, "data": self.data, "split": self.split, "image_size": self.image_size,
-                          "limit": self.limit})
+        self.remember_count(n)
         return n
+
+    def remember_count(self, n: int) -> None:
+        write_json(self._count_file(), {"n": n, "data": self.data, "split": self.split,
+                                        "image_size": self.image_size, "limit": self.limit})
+
+    def _count_file(self) -> Path:
+        return cache_dir() / "real" / f"{self.cache_name}.json"
 
 
 def effective_limit(*limits: int) -> int:
@@ -219,6 +231,34 @@ def real_set(config: TrainConfig, split: str = "train") -> RealSet:
 # ---------------------------------------------------------------- computing
 
 
+def default_batch_size(device: torch.device) -> int:
+    # A GPU runs the extractor on 256 images at once for the price of a few; a CPU gains nothing.
+    return 256 if device.type == "cuda" else 64
+
+
+def kid_plan(kid_subset_size: int, n_fake: int, n_real: int) -> tuple[int, int]:
+    """(subset size, number of subsets) of KID between `n_fake` and `n_real` images."""
+    k = min(kid_subset_size, n_fake, n_real)
+    if k < 2:
+        raise UserError(f"--num-samples: KID needs at least 2 generated and 2 real images, got {n_fake} and {n_real}")
+    # Subsets as large as both sets are all the same set, reordered: one gives the same value.
+    return k, 1 if k == n_fake == n_real else KID_SUBSETS
+
+
+def fid_below_dim(n_fake: int, n_real: int | None, feature_dim: int, stacklevel: int = 2) -> int:
+    """1 (and a warning) when FID has fewer samples than feature dimensions, else 0. `stacklevel`
+    counts from the caller, as `warnings.warn`'s does."""
+    n_min = min(n_fake, n_real) if n_real is not None else n_fake
+    if n_min >= feature_dim:
+        return 0
+    warnings.warn(
+        f"FID from {n_fake} generated and {n_real} real images, fewer than its {feature_dim} feature dimensions: "
+        f"the covariances are rank-deficient and FID is biased upward; compare FIDs only at equal N, or trust KID",
+        stacklevel=stacklevel + 1,
+    )
+    return 1
+
+
 def calculate(fake: Dataset | GeneratorSource, real: RealSet | None, extractor, metrics: Sequence[str], *,
               num_samples: int = 2000, kid_subset_size: int = 1000, seed: int = 0,
               device: torch.device | str = "cpu", batch_size: int | None = None) -> dict[str, float | int]:
@@ -233,8 +273,7 @@ def calculate(fake: Dataset | GeneratorSource, real: RealSet | None, extractor, 
     flags = {s.fidelity_flag for s in specs}
     extractor.check_metrics(flags)
     device = torch.device(device)
-    # A GPU runs the extractor on 256 images at once for the price of a few; a CPU gains nothing.
-    batch_size = batch_size or (256 if device.type == "cuda" else 64)
+    batch_size = batch_size or default_batch_size(device)
     n_fake = num_samples if isinstance(fake, GenerativeModelBase) else len(fake)
     out: dict[str, float | int] = {"num_fake": n_fake, "feature_dim": extractor.feature_dim}
     kwargs: dict[str, Any] = {
@@ -256,12 +295,7 @@ def calculate(fake: Dataset | GeneratorSource, real: RealSet | None, extractor, 
         kwargs.update(input2=real_images, input2_cache_name=real.cache_name)
     n_min = min(n_fake, n_real) if n_real is not None else n_fake
     if "kid" in flags:
-        k = min(kid_subset_size, n_min)
-        if k < 2:
-            raise UserError(f"--num-samples: KID needs at least 2 generated and 2 real images, "
-                            f"got {n_fake} and {n_real}")
-        # Subsets as large as both sets are all the same set, reordered: one gives the same value.
-        subsets = 1 if k == n_fake == n_real else KID_SUBSETS
+        k, subsets = kid_plan(kid_subset_size, n_fake, n_real)
         kwargs.update(kid_subset_size=k, kid_subsets=subsets)
         out.update(kid_subset_size=k, kid_subsets=subsets)
     if "isc" in flags:
@@ -275,15 +309,7 @@ def calculate(fake: Dataset | GeneratorSource, real: RealSet | None, extractor, 
                             f"real images, got {n_fake} and {n_real}")
         kwargs["prc_neighborhood"] = PRC_NEIGHBORHOOD
     if "fid" in flags:
-        below = n_min < extractor.feature_dim
-        out["fid_n_below_dim"] = int(below)
-        if below:
-            warnings.warn(
-                f"FID from {n_fake} generated and {n_real} real images, fewer than its {extractor.feature_dim} "
-                f"feature dimensions: the covariances are rank-deficient and FID is biased upward; compare FIDs "
-                f"only at equal N, or trust KID",
-                stacklevel=2,
-            )
+        out["fid_n_below_dim"] = fid_below_dim(n_fake, n_real, extractor.feature_dim)
     # Evaluation must not shift the training run's random stream (DataLoader draws a seed from it).
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), (
         torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
@@ -295,6 +321,128 @@ def calculate(fake: Dataset | GeneratorSource, real: RealSet | None, extractor, 
     return out
 
 
+# ---------------------------------------------------------------- FID and KID of feature matrices
+
+# torch-fidelity's KID kernel: k(x, y) = (x.y / dim + 1) ** 3.
+KID_DEGREE = 3
+KID_COEF0 = 1.0
+# Bytes of float64 kernel matrices and gathered subsets per KID batch of subsets: 1000-image subsets
+# of 2048 features go five at a time.
+KID_CHUNK_BYTES = 1 << 28
+
+
+def fid_statistics(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, covariance) of N x D features, float64 on their device; the covariance as np.cov's
+    (rows are samples, N - 1 in the denominator), as torch-fidelity's `fid_features_to_statistics`."""
+    if features.dim() != 2 or features.shape[0] < 2:
+        raise ValueError(f"expected an N x D feature matrix with N >= 2, got {tuple(features.shape)}")
+    x = features.double()
+    mu = x.mean(0)
+    centred = x - mu
+    return mu, centred.T @ centred / (x.shape[0] - 1)
+
+
+def psd_sqrt(sigma: torch.Tensor) -> torch.Tensor:
+    """The symmetric PSD square root of a covariance; rounding's negative eigenvalues count as 0."""
+    w, v = torch.linalg.eigh(sigma)
+    return (v * w.clamp(min=0).sqrt()) @ v.T
+
+
+def frechet_distance(mu1: torch.Tensor, sigma1: torch.Tensor, mu2: torch.Tensor, sigma2: torch.Tensor, *,
+                     sqrt_sigma1: torch.Tensor | None = None) -> float:
+    """|mu1 - mu2|^2 + tr(s1) + tr(s2) - 2 tr sqrt(s1 s2) in float64 on the statistics' device.
+
+    s1 s2 is similar to S s2 S with S = sqrt(s1), which is symmetric PSD: its square roots' trace is
+    the sum of the square roots of its eigenvalues, one `eigvalsh` on the device (torch-fidelity takes
+    NumPy's general `eigvals` of the non-symmetric product on the CPU, 2-20 s at 2048 dimensions here;
+    scipy's `sqrtm`, 23 s). Pass `sqrt_sigma1` when s1 is a fixed reference (`FidReference`).
+    """
+    mu1, sigma1, mu2, sigma2 = (t.double() for t in (mu1, sigma1, mu2, sigma2))
+    root = psd_sqrt(sigma1) if sqrt_sigma1 is None else sqrt_sigma1.double()
+    product = root @ sigma2 @ root
+    # eigvalsh reads one triangle: average away the product's rounding asymmetry first.
+    eigenvalues = torch.linalg.eigvalsh((product + product.T) / 2)
+    tr_covmean = eigenvalues.clamp(min=0).sqrt().sum()
+    diff = mu1 - mu2
+    return float(diff @ diff + sigma1.trace() + sigma2.trace() - 2 * tr_covmean)
+
+
+@dataclass(frozen=True)
+class FidReference:
+    """A fixed side of FID (the real images'): its statistics and its covariance's square root,
+    computed once, so that each FID against it costs two matmuls and one `eigvalsh`."""
+
+    mu: torch.Tensor
+    sigma: torch.Tensor
+    sqrt_sigma: torch.Tensor
+
+    @classmethod
+    def of(cls, features: torch.Tensor) -> "FidReference":
+        mu, sigma = fid_statistics(features)
+        return cls(mu, sigma, psd_sqrt(sigma))
+
+    def distance(self, mu: torch.Tensor, sigma: torch.Tensor) -> float:
+        return frechet_distance(self.mu, self.sigma, mu, sigma, sqrt_sigma1=self.sqrt_sigma)
+
+    def distance_to(self, features: torch.Tensor) -> float:
+        """FID of N x D features against this reference. With N <= D (1,000 samples of Inception's
+        2,048 features) the trace term comes from an N x N matrix: with X the centred features,
+        sigma = X'X / (N-1), and S sigma S = (XS)'(XS) / (N-1) has the nonzero eigenvalues of
+        X sigma_ref X' / (N-1) (AB and BA share them), an `eigvalsh` of N, not D, rows."""
+        x = features.to(self.mu.device).double()
+        n = x.shape[0]
+        if n > x.shape[1]:
+            return self.distance(*fid_statistics(x))
+        mu = x.mean(0)
+        centred = x - mu
+        small = centred @ self.sigma @ centred.T / (n - 1)
+        tr_covmean = torch.linalg.eigvalsh((small + small.T) / 2).clamp(min=0).sqrt().sum()
+        diff = self.mu - mu
+        trace = centred.pow(2).sum() / (n - 1)
+        return float(diff @ diff + self.sigma.trace() + trace - 2 * tr_covmean)
+
+
+def kid_subset_indices(n1: int, n2: int, subsets: int, subset_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(subsets x subset_size rows of the first set, ... of the second), drawn as torch-fidelity's
+    `kid_features_to_metric` draws them: one RandomState, first set then second in each round."""
+    rng = np.random.RandomState(seed)
+    rounds = [(rng.choice(n1, subset_size, replace=False), rng.choice(n2, subset_size, replace=False))
+              for _ in range(subsets)]
+    return np.stack([a for a, _ in rounds]), np.stack([b for _, b in rounds])
+
+
+def _poly_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    # gamma multiplied, not divided, as torch-fidelity does: the same rounding.
+    return (x @ y.transpose(-1, -2) * (1.0 / x.shape[-1]) + KID_COEF0) ** KID_DEGREE
+
+
+def _mmd2_unbiased(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Unbiased MMD^2 with the KID kernel for each of a batch of subset pairs (B x m x D each)."""
+    m = x.shape[-2]
+    k_xx, k_yy, k_xy = _poly_kernel(x, x), _poly_kernel(y, y), _poly_kernel(x, y)
+    off_xx = k_xx.sum((-2, -1)) - k_xx.diagonal(dim1=-2, dim2=-1).sum(-1)
+    off_yy = k_yy.sum((-2, -1)) - k_yy.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return (off_xx + off_yy) / (m * (m - 1)) - 2 * k_xy.sum((-2, -1)) / (m * m)
+
+
+def kernel_inception_distance(f1: torch.Tensor, f2: torch.Tensor, subsets: int, subset_size: int,
+                              seed: int) -> tuple[float, float]:
+    """(mean, std) of KID over `subsets` random subset pairs, exactly torch-fidelity's
+    `kid_features_to_metric` (same kernel, estimator and subsets for the same seed), in float64
+    on the features' device."""
+    if f1.dim() != 2 or f2.dim() != 2 or f1.shape[1] != f2.shape[1]:
+        raise ValueError(f"expected two feature matrices of equal width, got {tuple(f1.shape)} and {tuple(f2.shape)}")
+    if not 2 <= subset_size <= min(len(f1), len(f2)):
+        raise ValueError(f"KID subset size {subset_size} outside 2..{min(len(f1), len(f2))} (the sets' sizes)")
+    idx1, idx2 = (torch.from_numpy(i).to(f1.device) for i in
+                  kid_subset_indices(len(f1), len(f2), subsets, subset_size, seed))
+    x, y = f1.double(), f2.to(f1.device).double()
+    per_subset = 8 * (3 * subset_size ** 2 + 2 * subset_size * x.shape[1])
+    chunk = max(1, KID_CHUNK_BYTES // per_subset)
+    mmds = torch.cat([_mmd2_unbiased(x[idx1[i:i + chunk]], y[idx2[i:i + chunk]]) for i in range(0, subsets, chunk)])
+    return float(mmds.mean()), float(mmds.std(correction=0))
+
+
 # ---------------------------------------------------------------- the training hook
 
 
@@ -303,15 +451,182 @@ def calculate(fake: Dataset | GeneratorSource, real: RealSet | None, extractor, 
 # same generator with other seeds measures the evaluation's own noise.
 EVAL_SEED = 0
 
+# What the evaluator computes itself; other metrics (IS, precision/recall) go through `calculate`.
+OWN_FLAGS = ("fid", "kid")
 
-def build_evaluator(config: TrainConfig) -> Callable[..., dict[str, float | int]] | None:
-    """The per-epoch evaluator of a run: metrics of `trainer.sample` against the run's training images
-    (None when `config.metrics` names none).
+
+def heldout_set(config: TrainConfig) -> RealSet:
+    """The held-out real images of `--reference heldout`: a folder's images after the first
+    `--limit`, MNIST's test split (which images they are is `load_images`' rule for the split; for a
+    folder `limit` is where the held-out part starts)."""
+    return RealSet(config.data, config.data_root, "heldout", config.image_size, limit=config.limit)
+
+
+def feature_module(extractor, layer: str, device: torch.device) -> torch.nn.Module:
+    """The extractor's torch-fidelity module computing `layer`, on `device`, in eval mode."""
+    cls = FEATURE_EXTRACTORS_REGISTRY[extractor.name]
+    module = cls(extractor.name, [layer], feature_extractor_weights_path=extractor.weights_path)
+    return module.requires_grad_(False).eval().to(device)
+
+
+@torch.no_grad()
+def features_of(module: torch.nn.Module, images: torch.Tensor, device: torch.device, batch_size: int) -> torch.Tensor:
+    """Features (float32, on `device`) of uint8 or [-1, 1] images, `batch_size` at a time."""
+    return torch.cat([module(to_rgb_uint8(images[i:i + batch_size].to(device)))[0]
+                      for i in range(0, len(images), batch_size)])
+
+
+def read_tensor(path: Path) -> torch.Tensor | None:
+    """The tensor saved in `path`, or None when it is missing or unreadable (then it is recomputed)."""
+    try:
+        value = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return None
+    return value if torch.is_tensor(value) else None
+
+
+def real_features_file(real: RealSet, extractor, layer: str) -> Path:
+    # torch-fidelity's own name for the real side's features: calculate() and the evaluator share them.
+    return cache_dir() / "fidelity" / f"{real.cache_name}-{extractor.name}-features-{layer}.pt"
+
+
+def real_features(real: RealSet, extractor, layer: str, module: torch.nn.Module, device: torch.device) -> torch.Tensor:
+    """The real side's features (float32, CPU), from the disk cache or computed and cached."""
+    path = real_features_file(real, extractor, layer)
+    cached = read_tensor(path)
+    if cached is not None and cached.dim() == 2 and cached.shape[1] == extractor.feature_dim:
+        return cached
+    features = features_of(module, real.load(), device, default_batch_size(device)).cpu()
+    atomic_write(path, lambda f: torch.save(features, f))
+    real.remember_count(len(features))  # so that calculate() finds the real side without decoding it
+    return features
+
+
+def references(config: TrainConfig, names: Sequence[str]) -> list["Reference"]:
+    """The real sides an evaluator compares with: none, the training images, or held-out images and
+    the training images (`reference = heldout`; the field is read with getattr while it is new)."""
+    if not any(METRICS[m].needs_real for m in names):
+        return []
+    if getattr(config, "reference", "train") == "heldout":
+        return [Reference(heldout_set(config), ""), Reference(real_set(config), "_train")]
+    return [Reference(real_set(config), "")]
+
+
+@dataclass
+class Reference:
+    """One real side of an evaluator: its images, and once loaded its features and FID statistics
+    on the evaluation device."""
+
+    real: RealSet
+    suffix: str
+    """'' for the reference that `fid`/`kid` name, '_train' for the training images beside held-out ones"""
+    features: torch.Tensor | None = None
+    fid: FidReference | None = None
+
+    def load(self, extractor, layer: str, module: torch.nn.Module, device: torch.device) -> None:
+        if self.features is None or self.features.device != device:
+            self.features = real_features(self.real, extractor, layer, module, device).to(device)
+            self.fid = FidReference.of(self.features)
+
+    def key(self, name: str) -> str:
+        """`name` of this reference's record: kid_std -> kid_train_std, num_real -> num_real_train."""
+        if name == "num_real":
+            return name + self.suffix
+        head, _, rest = name.partition("_")
+        return head + self.suffix + (f"_{rest}" if rest else "")
+
+
+def score_features(fake: torch.Tensor, ref: Reference, flags: set[str], feature_dim: int, kid_subset_size: int,
+                   seed: int) -> dict[str, float | int]:
+    """FID and/or KID of generated features against one loaded reference, with its bookkeeping."""
+    n_fake, n_real = len(fake), len(ref.features)
+    out: dict[str, float | int] = {"num_real": n_real}
+    if "fid" in flags:
+        out["fid"] = ref.fid.distance_to(fake)
+        out["fid_n_below_dim"] = fid_below_dim(n_fake, n_real, feature_dim)
+    if "kid" in flags:
+        k, subsets = kid_plan(kid_subset_size, n_fake, n_real)
+        out["kid"], out["kid_std"] = kernel_inception_distance(fake, ref.features, subsets, k, seed)
+        out.update(kid_subset_size=k, kid_subsets=subsets)
+    return {ref.key(name): value for name, value in out.items()}
+
+
+class Evaluator:
+    """`evaluate(trainer, member=0, seed=EVAL_SEED)`: metrics of a trainer's generator (one member
+    of its population) from `config.num_samples` images drawn with `seed`.
+
+    FID and KID are computed here on the trainer's device: generated images go straight from the
+    generator into the extractor's torch-fidelity module, and the real side's features are loaded
+    (or computed and cached) at the first evaluation; IS and precision/recall score the same
+    generated images through `calculate`. With `reference = heldout`, `fid`/`kid` compare with
+    held-out images and `fid_train`/`kid_train` with the training images, from one set of samples.
+    """
+
+    def __init__(self, config: TrainConfig, extractor, names: Sequence[str]):
+        self.config, self.extractor, self.names = config, extractor, tuple(names)
+        self.flags = {METRICS[m].fidelity_flag for m in names}
+        self.own = self.flags & set(OWN_FLAGS)
+        self.others = tuple(m for m in names if METRICS[m].fidelity_flag not in OWN_FLAGS)
+        self.references = references(config, names)
+        layers = {extractor.layers[f] for f in self.own}
+        if len(layers) > 1:  # one module, one layer: true of every extractor in gans.extractors
+            raise ValueError(f"extractor {extractor.name}: FID and KID use different layers {sorted(layers)}")
+        self.layer = next(iter(layers), None)
+        self._module: torch.nn.Module | None = None
+
+    def module(self, device: torch.device) -> torch.nn.Module:
+        if self._module is None:
+            self._module = feature_module(self.extractor, self.layer, device)
+        return self._module.to(device)
+
+    def __call__(self, trainer, member: int = 0, seed: int = EVAL_SEED) -> dict[str, float | int]:
+        device = torch.device(trainer.device)
+        # Evaluation must not shift the training run's random stream (DataLoader draws a seed from it).
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            images, features = self.generate(trainer, member, seed, device)
+            out: dict[str, float | int] = {"num_fake": self.config.num_samples,
+                                           "feature_dim": self.extractor.feature_dim}
+            if self.others:
+                out.update(calculate(ImageSet(images), self.references[0].real if self.references else None,
+                                     self.extractor, self.others, kid_subset_size=self.config.kid_subset_size,
+                                     seed=seed, device=device))
+            if self.own:
+                out.update(self.score(features, seed, device))
+        return out
+
+    @torch.no_grad()
+    def generate(self, trainer, member: int, seed: int, device: torch.device):
+        """(the uint8 images on the CPU when other metrics need them, their FID/KID features on `device`
+        when FID or KID is asked for; else None)."""
+        rng = torch.Generator().manual_seed(seed)
+        n = self.config.num_samples
+        z = torch.randn(n, trainer.config.nz, generator=rng)
+        labels = torch.randint(0, max(trainer.data.num_classes, 1), (n,), generator=rng)
+        batch_size = default_batch_size(device)
+        module = self.module(device) if self.own else None
+        images, features = [], []
+        for i in range(0, n, batch_size):
+            x = to_rgb_uint8(trainer.sample(z[i:i + batch_size].to(device), labels[i:i + batch_size].to(device),
+                                            member=member))
+            if self.others:
+                images.append(x.cpu())
+            if module is not None:
+                features.append(module(x)[0])
+        return torch.cat(images) if images else None, torch.cat(features) if features else None
+
+    def score(self, features: torch.Tensor, seed: int, device: torch.device) -> dict[str, float | int]:
+        out: dict[str, float | int] = {}
+        for ref in self.references:
+            ref.load(self.extractor, self.layer, self.module(device), device)
+            out.update(score_features(features, ref, self.own, self.extractor.feature_dim,
+                                      self.config.kid_subset_size, seed))
+        return out
+
+
+def build_evaluator(config: TrainConfig) -> Evaluator | None:
+    """The per-epoch evaluator of a run (None when `config.metrics` names none); `.extractor` is its
+    extractor, trained or located here, once.
     `evaluate(trainer, seed=k)` draws another set of samples (k != EVAL_SEED) from the same generator.
-
-    The extractor is trained or located here, once (the callable carries it as `.extractor`); the
-    real side's features are computed at the first evaluation and cached on disk for every later one
-    (and every later run).
     """
     from gans.extractors import build_extractor
     from gans.trainer import resolve_device
@@ -319,16 +634,6 @@ def build_evaluator(config: TrainConfig) -> Callable[..., dict[str, float | int]
     if not config.metric_names:
         return None
     names = parse_metrics(config.metrics)
-    device = resolve_device(config.device)
-    extractor = build_extractor(config, device)
+    extractor = build_extractor(config, resolve_device(config.device))
     extractor.check_metrics({METRICS[m].fidelity_flag for m in names})
-    real = real_set(config) if any(METRICS[m].needs_real for m in names) else None
-
-    def evaluate(trainer, seed: int = EVAL_SEED) -> dict[str, float | int]:
-        source = GeneratorSource(trainer.sample, trainer.config.nz, trainer.data.num_classes, trainer.device,
-                                 seed=seed)
-        return calculate(source, real, extractor, names, num_samples=config.num_samples,
-                         kid_subset_size=config.kid_subset_size, seed=seed, device=trainer.device)
-
-    evaluate.extractor = extractor  # type: ignore[attr-defined]
-    return evaluate
+    return Evaluator(config, extractor, names)

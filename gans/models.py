@@ -48,6 +48,8 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     """The seed's vanilla GAN discriminator: 784 -> 256 -> 256 -> 1 logit."""
 
+    DROPOUT_LAYERS = 2
+
     def __init__(self, hidden: int, channels: int, size: int, dropout: float,
                  num_classes: int = 0, embed_dim: int = 10):
         super().__init__()
@@ -64,11 +66,23 @@ class MLPDiscriminator(nn.Module):
         )
         _xavier_init(self)
 
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None,
+                masks: torch.Tensor | None = None) -> torch.Tensor:
+        """`masks` (DROPOUT_LAYERS x N x hidden, already scaled by 1/(1-p)) replace the Dropout layers'
+        own draws: the trainer draws them from each run's generator."""
         h = x.flatten(1)  # N x (C*H*W)
         if self.embed is not None:
             h = torch.cat([h, self.embed(labels)], 1)  # N x (C*H*W + embed_dim)
-        return self.net(h).view(-1)  # N
+        if masks is None:
+            return self.net(h).view(-1)  # N
+        j = 0
+        for layer in self.net:
+            if isinstance(layer, nn.Dropout):
+                h = h * masks[j]  # N x hidden
+                j += 1
+            else:
+                h = layer(h)
+        return h.view(-1)  # N
 
 
 def _stages(size: int) -> int:

@@ -95,7 +95,8 @@ def score(args: argparse.Namespace) -> dict:
         over["image_size"] = ckpt.image_size
         model = ckpt.model
     else:
-        over.setdefault("image_size", folder_image_size(fake_path))
+        if "image_size" not in over:  # not setdefault: it would read (and refuse) the folder's size anyway
+            over["image_size"] = folder_image_size(fake_path)
         model = "mlp"  # only to make the configuration valid at every image size; nothing is trained
     config = TrainConfig(data=args.real, model=model, **over)
     device = resolve_device(config.device)

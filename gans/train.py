@@ -1,7 +1,9 @@
-"""`python -m gans.train`: train one GAN and write its sample grids, loss plot, records and checkpoint.
+"""`python -m gans.train`: train a GAN and write its sample grids, loss plot, records and checkpoint.
 
 Writes to `--out DIR`: `samples/epoch_NNNN.png` at evaluated epochs, `losses.png`,
 `records.csv` + `records.json`, `config.json`, and `checkpoint.pt` (only once training completed).
+`--seeds 1,2,3` trains those seeds at once as one vectorized model (`gans.trainer`) and writes one
+such folder per seed, `DIR/seed-<s>/`; a seed that diverges is recorded as such while the others go on.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from gans.cli import add_config_flags, config_overrides, main_guard
 from gans.config import TrainConfig, UserError, follow_data
-from gans.trainer import Diverged, Record, Trainer, load_train_data
+from gans.trainer import Record, Trainer, load_train_data, use_worker_threads
 
 
 def ensure_writable_dir(path: Path, flag: str = "--out") -> Path:
@@ -70,19 +72,78 @@ def plot_losses(records: list[Record], path: Path) -> None:
     plt.close(fig)
 
 
+def parse_seeds(text: str | None) -> list[int]:
+    """`--seeds 1,2,3` as integers, each once (None: not given)."""
+    if text is None:
+        return []
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds {text}: give comma-separated integers, e.g. --seeds 1,2,3") from None
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds {text}: give each seed once, e.g. --seeds 1,2,3")
+    return seeds
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m gans.train", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--seeds", metavar="S1,S2,...",
+                   help="train these seeds at once, one folder each: OUT/seed-<s>/ (--seed trains one run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_flags(p)
     return p.parse_args(argv)
+
+
+class RunFolder:
+    """The outputs of one run (one member of the trainer) in one folder."""
+
+    def __init__(self, out: Path, config: TrainConfig):
+        self.out = ensure_writable_dir(out)
+        self.records: list[Record] = []
+        (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
+        (out / "samples").mkdir(exist_ok=True)
+        (out / "checkpoint.pt").unlink(missing_ok=True)  # a stale one would pass for this run's
+
+    def add(self, record: Record, trainer: Trainer, member: int) -> None:
+        self.records.append(record)
+        if record.get("evaluated"):
+            save_png(trainer.grid(member), self.out / "samples" / f"epoch_{record['epoch']:04d}.png")
+
+    def finish(self, trainer: Trainer | None, member: int) -> None:
+        """Records and loss plot; the checkpoint only when the run completed (`trainer` given)."""
+        write_records(self.records, self.out)
+        if self.records:
+            plot_losses(self.records, self.out / "losses.png")
+        if trainer is not None:
+            trainer.save(self.out / "checkpoint.pt", member)
+
+
+def train_folders(trainer: Trainer, folders: list[RunFolder], bar=None) -> dict[int, str]:
+    """Train every member into its folder; member -> divergence reason for those that diverged."""
+    for records in trainer.run_members():
+        for i, record in records.items():
+            folders[i].add(record, trainer, i)
+            if "diverged" in record:
+                folders[i].finish(None, i)
+        if bar is not None:
+            shown = next(r for r in records.values())
+            metrics = {m: f"{shown[m]:.4g}" for m in ("fid", "kid", "is") if m in shown}
+            bar.set_postfix(loss_d=f"{shown['loss_d']:.3f}", loss_g=f"{shown['loss_g']:.3f}",
+                            img_s=f"{shown['images_per_s'] * shown['members']:.0f}", **metrics)
+            bar.update()
+    for i in trainer.alive:
+        folders[i].finish(trainer, i)
+    return dict(trainer.diverged)
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = TrainConfig(**follow_data(config_overrides(args)))
+    seeds = parse_seeds(args.seeds)
+    configs = [config.replace(seed=s) for s in seeds] or [config]
     # The metrics' domain classifier reports its held-out accuracy through logging when it is trained.
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     out = ensure_writable_dir(args.out)
@@ -93,38 +154,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {w.message}", file=sys.stderr)
     from gans.metrics import build_evaluator  # torch-fidelity is imported only when scoring
 
-    trainer = Trainer(config, data, evaluator=build_evaluator(config))
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
-    (out / "samples").mkdir(exist_ok=True)
-    (out / "checkpoint.pt").unlink(missing_ok=True)  # a stale one would pass for this run's
+    use_worker_threads(1)  # the thread rule of every training process (it says why)
+    trainer = Trainer(configs, data, evaluator=build_evaluator(config))
+    folders = [RunFolder(out / f"seed-{c.seed}" if seeds else out, c) for c in configs]
 
     from tqdm import tqdm
 
-    records: list[Record] = []
     bar = tqdm(total=config.epochs, unit="epoch", disable=args.no_progress, file=sys.stderr,
-               desc=f"{config.model} on {Path(config.data).name}")
-    try:
-        for record in trainer.run():
-            records.append(record)
-            if record["evaluated"]:
-                save_png(trainer.grid(), out / "samples" / f"epoch_{record['epoch']:04d}.png")
-            shown = {m: f"{record[m]:.4g}" for m in ("fid", "kid", "is") if m in record}
-            bar.set_postfix(loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
-                            img_s=f"{record['images_per_s']:.0f}", **shown)
-            bar.update()
-    except Diverged as e:
-        bar.close()
-        write_records(records, out)
-        print(f"error: training stopped: {e.reason}; records so far are in {out}, no checkpoint written",
-              file=sys.stderr)
-        return 1
+               desc=f"{config.model} on {Path(config.data).name}" + (f" x {len(configs)} seeds" if seeds else ""))
+    diverged = train_folders(trainer, folders, bar)
     bar.close()
-    write_records(records, out)
-    plot_losses(records, out / "losses.png")
-    trainer.save(out / "checkpoint.pt")
-    last = records[-1]
-    print(f"done: {config.epochs} epochs, {last['images_per_s']:.0f} images/s in the last epoch; wrote {out}")
-    return 0
+    for i, reason in diverged.items():
+        print(f"error: seed {configs[i].seed} stopped: {reason}; its records are in {folders[i].out}, "
+              f"no checkpoint written", file=sys.stderr)
+    if not trainer.alive:
+        return 1
+    last = folders[trainer.alive[0]].records[-1]
+    print(f"done: {config.epochs} epochs of {len(trainer.alive)} run(s), {last['images_per_s'] * last['members']:.0f} "
+          f"images/s in all in the last epoch; wrote {out}")
+    return 1 if diverged else 0
 
 
 if __name__ == "__main__":

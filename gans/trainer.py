@@ -1,22 +1,39 @@
-"""The training loop: the seeds' loop done right, yielding one record per epoch.
+"""The training loop: K >= 1 runs of one configuration trained together as one vectorized model,
+yielding one record per run and epoch.
 
-The loop knows nothing of Optuna or MLflow. A consumer iterates `Trainer.run()`; stopping early is
-simply stopping the iteration (or calling `.close()` on it). Losses are accumulated on the device and
-read back once per epoch, so there is no host sync per step.
+Runs trained together ("members") differ only in `MEMBER_FIELDS` (the seed, and the label targets,
+which are per-member tensors); everything with a shape is shared. Their weights are stacked
+(`torch.func.stack_module_state`) and every forward pass is one `torch.vmap` over
+`torch.func.functional_call`: a convolution over K weight sets becomes one grouped kernel. Adam is
+elementwise, so one optimizer over the stacked parameters updates each member exactly as its own
+optimizer would. K = 1 is a single run through the same code.
+
+Every random number a run uses (initial weights, data order, noise, labels, augmentation, dropout
+masks) comes from that run's own seed and generator, drawn per member outside the vmap, so a member
+computes what the run with its seed computes alone (tests/test_members.py). A member whose loss turns
+NaN is dropped from the stack and reported; the others go on.
+
+The loop knows nothing of Optuna or MLflow. A consumer iterates `Trainer.run()` (one run) or
+`Trainer.run_members()` (records of every member); stopping early is stopping the iteration. Losses
+are accumulated on the device and read back once per epoch, so there is no host sync per step. On
+CUDA the whole step (both forward/backward passes and both Adam updates) is captured once as a CUDA
+graph and replayed: a batch-32 step is hundreds of tiny kernels whose launch cost dominates.
 """
 
 from __future__ import annotations
 
-import contextlib
+import copy
 import dataclasses
 import functools
 import math
 import os
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, stack_module_state
 
 from gans.augment import get_augment
 from gans.cache import atomic_write
@@ -25,10 +42,17 @@ from gans.data import ImageData, load_images, to_uint8
 from gans.models import build_models
 
 Record = dict[str, Any]
-# Called at evaluated epochs with the trainer; returns metric name -> value (and sample counts).
-Evaluator = Callable[["Trainer"], dict[str, Any]]
+# Called at evaluated epochs with the trainer and a member; returns metric name -> value (and sample counts).
+Evaluator = Callable[..., dict[str, Any]]
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
+# Fields in which runs trained together may differ: the seed, and the label targets (per-member tensors).
+MEMBER_FIELDS = ("seed", "real_label", "fake_label")
+# Steps whose random numbers are drawn at once per member: fewer, larger draws (one epoch of a
+# 960-photo folder at batch 32), bounded memory on large data sets.
+DRAW_CHUNK = 32
+# Eager steps before a CUDA graph is captured (cuBLAS/cuDNN handles and autograd state warm up first).
+GRAPH_WARMUP = 3
 
 
 class Diverged(RuntimeError):
@@ -64,6 +88,41 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return "fp32"
 
 
+def worker_threads(workers: int) -> int:
+    """Intra-op CPU threads for each training process, `workers` of them sharing this machine (study
+    workers, horizon workers, the estimate's measurement, `python -m gans.train`): one, however many
+    workers and whatever the model; 0 (leave torch's default, which follows it) where the user set
+    OMP_NUM_THREADS.
+
+    Why not the cores divided among the workers: whenever anything else runs on the machine (another
+    study, tests, a second training process), torch's OpenMP threads spin at every barrier waiting
+    for a sibling the kernel has descheduled, and a step of hundreds of small ops collapses.
+    `python -m benchmarks.bench --sections threads` (benchmarks/RESULTS.md, 2026-11-26) measured one
+    training process at batch 32 on this project's 2-core Xeon (torch 2.14, bf16), images/s with
+    torch's default 2 threads / 1 thread / 2 threads and OMP_WAIT_POLICY=PASSIVE:
+
+    - MLP GAN, 1,000 MNIST digits: 211 / 2,165 / 2,222 beside other users' tests (about one core
+      busy); 108 / 971 / 1,033 beside a busy loop on each core (earlier: 65 / 3,558 / -);
+    - DCGAN 64 px, 512 cat photos: 4.4 / 61.4 / 9.0 and 6.2 / 19.1 / 4.3.
+
+    One thread was 3-14x faster than two everywhere; OMP_WAIT_POLICY=PASSIVE (which must be set
+    before torch loads, out of a process's reach) rescues the MLP only. What one thread costs on an
+    idle machine was not measurable there (it never was idle): at most the core count, 2x here.
+    More worker processes and more runs trained together (`gans.trainer` members) are how training
+    uses more cores; one thread each never waits for a descheduled sibling."""
+    if os.environ.get("OMP_NUM_THREADS"):
+        return 0
+    return 1
+
+
+def use_worker_threads(workers: int) -> int:
+    """Apply `worker_threads(workers)` to this process's torch; returns it (0: left as it was)."""
+    threads = worker_threads(workers)
+    if threads:
+        torch.set_num_threads(threads)
+    return threads
+
+
 def load_train_data(config: TrainConfig) -> ImageData:
     """The training images `config` asks for, on the CPU, decoded once per process and shared by its
     trials (nothing writes to an ImageData)."""
@@ -75,49 +134,217 @@ def _train_images(data: str, data_root: str, image_size: int, limit: int) -> Ima
     return load_images(data, data_root=data_root, image_size=image_size, limit=limit, split="train")
 
 
-def _adam(params, lr: float, beta1: float) -> torch.optim.Adam:
+def check_members(configs: Sequence[TrainConfig]) -> None:
+    """A UserError unless `configs` can train together: equal in every field but `MEMBER_FIELDS`,
+    and no two the same run."""
+    if not configs:
+        raise ValueError("no configuration to train")
+    shared = [dataclasses.replace(c, **{f: getattr(configs[0], f) for f in MEMBER_FIELDS}) for c in configs]
+    if any(s != shared[0] for s in shared):
+        differ = sorted({f.name for s in shared for f in dataclasses.fields(s)
+                         if getattr(s, f.name) != getattr(shared[0], f.name)})
+        raise UserError(f"runs trained together may differ only in {', '.join(MEMBER_FIELDS)}; "
+                        f"these differ too: {', '.join(differ)}")
+    runs = [tuple(getattr(c, f) for f in MEMBER_FIELDS) for c in configs]
+    if len(set(runs)) != len(runs):
+        raise UserError(f"--seeds: each seed once, got {','.join(str(c.seed) for c in configs)}")
+
+
+def _adam(params, lr: float, beta1: float, capturable: bool = False) -> torch.optim.Adam:
     """Adam with the fused kernel where torch has one for the device (CUDA; CPU from torch 2.4): a
     small GAN's step is dominated by per-op overhead, and fusing the update made the MLP GAN at batch
-    32 about 1.5x faster on this project's CPU."""
+    32 about 1.5x faster on this project's CPU. `capturable` keeps its step count on the device, as
+    a CUDA graph needs."""
     params = list(params)
     try:
-        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), fused=True)
+        return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999), fused=True, capturable=capturable)
     except RuntimeError:  # older torch: no fused CPU kernel
         return torch.optim.Adam(params, lr=lr, betas=(beta1, 0.999))
 
 
-class Trainer:
-    """Owns the models, optimizers and data of one run; `run()` trains and yields epoch records."""
+class _Fp32BatchNorm(nn.BatchNorm2d):
+    """BatchNorm computed in fp32 on a low-precision input (as autocast runs it): its statistics
+    and running buffers stay fp32."""
 
-    def __init__(self, config: TrainConfig, data: ImageData | None = None, *,
-                 evaluator: Evaluator | None = None, grid_size: int = 64):
-        self.config = config
-        self.device = resolve_device(config.device)
-        self.precision = resolve_precision(config.precision, self.device)
-        self.augment = get_augment(config.augment)
-        data = data if data is not None else load_train_data(config)
-        if len(data) < config.batch_size:
-            raise UserError(
-                f"--batch-size {config.batch_size}: only {len(data)} training images, fewer than one batch"
-            )
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.float()).to(x.dtype)
+
+
+@dataclasses.dataclass
+class Stack:
+    """K modules of one architecture as stacked tensors, and a weightless copy to call them through.
+
+    With `low` (bf16) the weights of convolutions, linear layers and embeddings are cast to it for
+    the call, and so are the inputs; BatchNorm runs in fp32; the stacked master weights stay fp32.
+    This is autocast done by hand: autocast does not reach inside `torch.vmap`.
+    """
+
+    base: nn.Module
+    params: dict[str, torch.Tensor]
+    """name -> K x shape, leaf tensors that require grad"""
+    buffers: dict[str, torch.Tensor]
+    low: torch.dtype | None = None
+
+    @classmethod
+    def of(cls, modules: Sequence[nn.Module], low: torch.dtype | None = None) -> "Stack":
+        params, buffers = stack_module_state(list(modules))
+        base = copy.deepcopy(modules[0]).to("meta")
+        if low is not None:
+            for m in base.modules():
+                if type(m) is nn.BatchNorm2d:
+                    m.__class__ = _Fp32BatchNorm
+        return cls(base, params, buffers, low)
+
+    @functools.cached_property
+    def _cast_names(self) -> frozenset[str]:
+        """Parameters computed in `low`: all but BatchNorm's."""
+        return frozenset(name for prefix, m in self.base.named_modules() if not isinstance(m, nn.BatchNorm2d)
+                         for name, _ in m.named_parameters(prefix=prefix, recurse=False))
+
+    def _apply(self, params: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor], args) -> torch.Tensor:
+        if self.low is not None:
+            params = {k: v.to(self.low) if k in self._cast_names else v for k, v in params.items()}
+            args = tuple(a.to(self.low) if a.is_floating_point() else a for a in args)
+        return functional_call(self.base, (params, buffers), args)
+
+    def __call__(self, *args: torch.Tensor, detach: bool = False) -> torch.Tensor:
+        """The K modules applied to inputs with a leading member dimension; `detach`: no gradient
+        reaches the weights (the generator's step through the discriminator)."""
+        params = {k: v.detach() for k, v in self.params.items()} if detach else self.params
+        return torch.vmap(lambda p, b, *a: self._apply(p, b, a))(params, self.buffers, *args)
+
+    @torch.no_grad()
+    def evaluate(self, i: int, *args: torch.Tensor) -> torch.Tensor:
+        """Member `i` alone in eval mode (BatchNorm's running statistics) on ordinary inputs."""
+        self.base.eval()
+        try:
+            return self._apply({k: v[i] for k, v in self.params.items()}, {k: v[i] for k, v in self.buffers.items()},
+                               args)
+        finally:
+            self.base.train()
+
+    def member(self, i: int) -> dict[str, torch.Tensor]:
+        """Member `i`'s weights and buffers as an ordinary module state dict."""
+        return {k: v[i].detach() for k, v in {**self.params, **self.buffers}.items()}
+
+    def keep(self, idx: torch.Tensor) -> "Stack":
+        return Stack(self.base, {k: v.detach()[idx].requires_grad_() for k, v in self.params.items()},
+                     {k: v[idx] for k, v in self.buffers.items()}, self.low)
+
+
+def _member_optimizer_state(opt: torch.optim.Optimizer, i: int) -> dict[str, Any]:
+    """Member `i`'s slice of an optimizer over stacked parameters: the state dict an optimizer of
+    that run alone has."""
+    sd = opt.state_dict()
+    return {"state": {pid: {k: v[i] if torch.is_tensor(v) and v.dim() > 0 else v for k, v in s.items()}
+                      for pid, s in sd["state"].items()},
+            "param_groups": sd["param_groups"]}
+
+
+def _stacked_optimizer_state(states: Sequence[dict[str, Any]], like: torch.optim.Optimizer) -> dict[str, Any]:
+    """The state dict of `like` (an optimizer over stacked parameters) holding `states`, one per member."""
+    first = states[0]
+    stacked = {pid: {k: torch.stack([s["state"][pid][k] for s in states]) if torch.is_tensor(v) and v.dim() > 0
+                     else v for k, v in st.items()}
+               for pid, st in first["state"].items()}
+    groups = like.state_dict()["param_groups"]
+    for g, saved in zip(groups, first["param_groups"]):
+        g.update({k: v for k, v in saved.items() if k != "params"})
+    return {"state": stacked, "param_groups": groups}
+
+
+class Trainer:
+    """Owns the models, optimizers and data of K >= 1 runs trained together; `run()` / `run_members()`
+    train and yield epoch records.
+
+    `config` is one `TrainConfig` (one run) or a sequence of them equal but for `MEMBER_FIELDS`.
+    Members are numbered 0..K-1 in that order; `sample`, `grid`, `state_dict` and `save` take a
+    member number. `graph` (CUDA only; default on there) replays the captured step.
+    """
+
+    def __init__(self, config: TrainConfig | Sequence[TrainConfig], data: ImageData | None = None, *,
+                 evaluator: Evaluator | None = None, grid_size: int = 64, graph: bool | None = None):
+        members = [config] if isinstance(config, TrainConfig) else list(config)
+        check_members(members)
+        self.members = members
+        self.config = members[0]  # the fields members share
+        c = self.config
+        self.device = resolve_device(c.device)
+        self.precision = resolve_precision(c.precision, self.device)
+        self.dtype = torch.float64 if self.precision == "fp64" else torch.float32
+        self.augment = get_augment(c.augment)
+        data = data if data is not None else load_train_data(c)
+        if len(data) < c.batch_size:
+            raise UserError(f"--batch-size {c.batch_size}: only {len(data)} training images, fewer than one batch")
         self.data = data.to(self.device)
-        torch.manual_seed(config.seed)
-        # cuDNN's NHWC kernels are the fast ones for these convolutions (tensor cores); CPUs gain nothing.
-        self._memory_format = (torch.channels_last if self.device.type == "cuda" and config.model.endswith("dcgan")
-                               else torch.contiguous_format)
-        self.generator, self.discriminator = (
-            m.to(self.device, memory_format=self._memory_format)
-            for m in build_models(config, data.channels, data.num_classes)
-        )
-        self.opt_g = _adam(self.generator.parameters(), config.lr_g, config.beta1)
-        self.opt_d = _adam(self.discriminator.parameters(), config.lr_d, config.beta1)
-        self.fixed_z = torch.randn(grid_size, config.nz, device=self.device)
-        self.fixed_labels = torch.arange(grid_size, device=self.device) % data.num_classes
         self.evaluator = evaluator
         self.epoch = 0  # epochs completed
-        self._real_target = torch.full((config.batch_size,), config.real_label, device=self.device)
-        self._fake_target = torch.full((config.batch_size,), config.fake_label, device=self.device)
-        self._ones = torch.ones(config.batch_size, device=self.device)
+        self.alive = list(range(len(members)))
+        """member numbers still training, in stack order"""
+        self.diverged: dict[int, str] = {}
+        self.generators = [torch.Generator(self.device).manual_seed(m.seed) for m in members]
+        self.fixed_z = torch.stack([torch.randn(grid_size, c.nz, generator=g, device=self.device, dtype=self.dtype)
+                                    for g in self.generators])
+        self.fixed_labels = torch.arange(grid_size, device=self.device) % data.num_classes
+        self._build([None] * len(members))
+        self.use_graph = self.device.type == "cuda" if graph is None else graph
+        if self.use_graph and self.device.type != "cuda":
+            raise ValueError("CUDA graphs need a CUDA device")
+        self.graph_failure = ""
+        """why the step could not be captured as a CUDA graph ('' when it was, or not tried)"""
+        self._graph: tuple[torch.cuda.CUDAGraph, dict[str, torch.Tensor], torch.Tensor] | None = None
+        self._eager_steps = 0
+
+    # ------------------------------------------------------------------ building
+
+    def _build(self, states: Sequence[dict[str, Any] | None]) -> None:
+        """Models (fresh from each member's seed, or from its checkpoint state), stacked, and optimizers."""
+        gs, ds = [], []
+        for m, state in zip(self.members, states):
+            torch.manual_seed(m.seed)  # a run's initial weights depend on its seed alone
+            g, d = build_models(m, self.data.channels, self.data.num_classes)
+            if state is not None:
+                g.load_state_dict(state["generator"])
+                d.load_state_dict(state["discriminator"])
+            gs.append(g.to(self.device, self.dtype))
+            ds.append(d.to(self.device, self.dtype))
+        low = torch.bfloat16 if self.precision == "bf16" else None
+        self.g, self.d = Stack.of(gs, low), Stack.of(ds, low)
+        self._n_dropout = sum(isinstance(layer, nn.Dropout) for layer in ds[0].modules())
+        self._make_optimizers()
+        if states[0] is not None:
+            self.opt_g.load_state_dict(_stacked_optimizer_state([s["opt_g"] for s in states], self.opt_g))
+            self.opt_d.load_state_dict(_stacked_optimizer_state([s["opt_d"] for s in states], self.opt_d))
+        self._targets()
+
+    def _make_optimizers(self) -> None:
+        c, capturable = self.config, self.device.type == "cuda"
+        self.opt_g = _adam(self.g.params.values(), c.lr_g, c.beta1, capturable)
+        self.opt_d = _adam(self.d.params.values(), c.lr_d, c.beta1, capturable)
+
+    def _targets(self) -> None:
+        live = [self.members[i] for i in self.alive]
+        b, kw = self.config.batch_size, dict(device=self.device, dtype=self.dtype)
+        self._real_target = torch.tensor([m.real_label for m in live], **kw)[:, None].expand(-1, b)
+        self._fake_target = torch.tensor([m.fake_label for m in live], **kw)[:, None].expand(-1, b)
+        self._ones = torch.ones(len(live), b, **kw)
+
+    def _drop(self, members: Sequence[int]) -> None:
+        """Stop training `members` (diverged): the others go on in a smaller stack."""
+        keep = [p for p, i in enumerate(self.alive) if i not in members]
+        self._graph = None  # its static tensors are the old stack's
+        if not keep:
+            self.alive = []
+            return
+        idx = torch.tensor(keep, device=self.device)
+        states = [(_member_optimizer_state(self.opt_g, p), _member_optimizer_state(self.opt_d, p)) for p in keep]
+        self.alive = [self.alive[p] for p in keep]
+        self.fixed_z = self.fixed_z[idx]
+        self.g, self.d = self.g.keep(idx), self.d.keep(idx)
+        self._make_optimizers()
+        self.opt_g.load_state_dict(_stacked_optimizer_state([s[0] for s in states], self.opt_g))
+        self.opt_d.load_state_dict(_stacked_optimizer_state([s[1] for s in states], self.opt_d))
+        self._targets()
 
     # ------------------------------------------------------------------ training
 
@@ -125,105 +352,207 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return len(self.data) // self.config.batch_size
 
-    def _autocast(self):
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    def _draw(self, steps: int) -> dict[str, torch.Tensor]:
+        """Every random number of the next `steps` steps, per member from its own generator, stacked:
+        name -> K x steps x ..."""
+        c, b, n = self.config, self.config.batch_size, self.data.num_classes
+        kw = dict(device=self.device, dtype=self.dtype)
+        per: dict[str, list[torch.Tensor]] = {}
+        for i in self.alive:
+            gen = self.generators[i]
+            per.setdefault("z", []).append(torch.randn(steps, b, c.nz, generator=gen, **kw))
+            if c.conditional:
+                per.setdefault("labels", []).append(torch.randint(0, n, (steps, b), generator=gen, device=self.device))
+            if self.augment.draws:
+                sets = 3 if self.augment.differentiable else 1  # real; + fake in the D and the G step
+                per.setdefault("u", []).append(torch.rand(steps, sets, b, self.augment.draws, generator=gen, **kw))
+            if self._n_dropout:
+                keep = torch.rand(steps, 3, self._n_dropout, b, c.hidden, generator=gen, **kw) >= c.dropout
+                per.setdefault("masks", []).append(keep.to(self.dtype) / (1 - c.dropout))
+        return {k: torch.stack(v) for k, v in per.items()}
 
-    def _labels(self, n: int) -> torch.Tensor:
-        return torch.randint(0, self.data.num_classes, (n,), device=self.device)
+    def _aug(self, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Augmentation of K x B images with K x B x draws uniforms: every op is per image, so the
+        members are one batch."""
+        return self.augment.fn(x.flatten(0, 1), u.flatten(0, 1)).view_as(x)
 
-    def _step(self, real: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """One D step and one G step; returns (loss_d, loss_g, D(x), D(G(z))) on the device."""
-        c, g, d = self.config, self.generator, self.discriminator
-        n = real.shape[0]
-        aug = self.augment.fn
-        fake_labels = self._labels(n)
-        z = torch.randn(n, c.nz, device=self.device)
-        with self._autocast():
-            fake = g(z, fake_labels)
-            real_in = aug(real)
-            fake_in = aug(fake.detach()) if self.augment.differentiable else fake.detach()
-            logit_real = d(real_in, labels)
-            logit_fake = d(fake_in, fake_labels)
-            loss_d = (F.binary_cross_entropy_with_logits(logit_real.float(), self._real_target)
-                      + F.binary_cross_entropy_with_logits(logit_fake.float(), self._fake_target))
+    def _step(self, real: torch.Tensor, labels: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
+        """One D step and one G step of every member; returns K x (loss_d, loss_g, D(x), D(G(z)))."""
+        z = draws["z"]
+        fake_labels = draws.get("labels", torch.zeros(z.shape[:2], dtype=torch.long, device=self.device))
+        u, masks = draws.get("u"), draws.get("masks")
+        d_args = (lambda j: (masks[:, j],)) if masks is not None else (lambda j: ())
+        diff = self.augment.differentiable
+        loss_dtype = self.dtype
+
+        def bce(logits, target):
+            return F.binary_cross_entropy_with_logits(logits.to(loss_dtype), target, reduction="none").mean(1)
+
+        fake = self.g(z, fake_labels)  # K x B x C x H x W
+        real_in = self._aug(real, u[:, 0]) if u is not None else real
+        fake_in = self._aug(fake.detach(), u[:, 1]) if diff else fake.detach()
+        logit_real = self.d(real_in, labels, *d_args(0))  # K x B
+        logit_fake = self.d(fake_in, fake_labels, *d_args(1))
+        loss_d = bce(logit_real, self._real_target) + bce(logit_fake, self._fake_target)  # K
         self.opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        loss_d.sum().backward()  # members are independent: each gets its own loss's gradient
         self.opt_d.step()
 
-        with self._autocast():
-            # Non-saturating loss: maximise log D(G(z)) rather than minimise log(1 - D(G(z))).
-            logit_gen = d(aug(fake) if self.augment.differentiable else fake, fake_labels)
-            loss_g = F.binary_cross_entropy_with_logits(logit_gen.float(), self._ones)
+        # Non-saturating loss: maximise log D(G(z)) rather than minimise log(1 - D(G(z))).
+        gen_in = self._aug(fake, u[:, 2]) if diff else fake
+        logit_gen = self.d(gen_in, fake_labels, *d_args(2), detach=True)
+        loss_g = bce(logit_gen, self._ones)
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        loss_g.sum().backward()
         self.opt_g.step()
         return torch.stack([
             loss_d.detach(), loss_g.detach(),
-            torch.sigmoid(logit_real.detach().float()).mean(), torch.sigmoid(logit_fake.detach().float()).mean(),
-        ])
+            torch.sigmoid(logit_real.detach().to(loss_dtype)).mean(1),
+            torch.sigmoid(logit_fake.detach().to(loss_dtype)).mean(1),
+        ], 1)
+
+    def _graph_step(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The step through a CUDA graph: copied into static inputs and replayed; captured at the
+        first call after warm-up. Falls back to eager for good when capture fails."""
+        if self._graph is None:
+            try:
+                static = {k: v.clone() for k, v in inputs.items()}
+                self.opt_d.zero_grad(set_to_none=True)
+                self.opt_g.zero_grad(set_to_none=True)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    out = self._call_step(static)
+                self._graph = (graph, static, out)
+            except Exception as e:  # capture is all-or-nothing; eager computes the same
+                self.use_graph = False
+                self.graph_failure = f"{type(e).__name__}: {first_line(e)}"
+                torch.cuda.synchronize(self.device)
+                return self._call_step(inputs)
+        graph, static, out = self._graph
+        for k, v in inputs.items():
+            static[k].copy_(v)
+        graph.replay()
+        return out.clone()
+
+    def _call_step(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        draws = {k: v for k, v in inputs.items() if k not in ("real", "real_labels")}
+        return self._step(inputs["real"], inputs["real_labels"], draws)
+
+    def _train_step(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.use_graph and self._eager_steps >= GRAPH_WARMUP:
+            return self._graph_step(inputs)
+        self._eager_steps += 1
+        if not self.use_graph:
+            return self._call_step(inputs)
+        side = torch.cuda.Stream(self.device)  # warm-up on a side stream, as graph capture requires
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            out = self._call_step(inputs)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        return out
+
+    def _batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The real images at `idx` (K x B) as K x B x C x H x W in [-1, 1], and their labels."""
+        x, labels = self.data.batch(idx.flatten())
+        return x.to(self.dtype).view(*idx.shape, *x.shape[1:]), labels.view(idx.shape)
+
+    def _epoch_order(self) -> torch.Tensor:
+        """Each member's shuffled image indices for one epoch, K x steps x B."""
+        b, steps = self.config.batch_size, self.steps_per_epoch
+        perms = [torch.randperm(len(self.data), generator=self.generators[i], device=self.device)[:steps * b]
+                 for i in self.alive]
+        return torch.stack(perms).view(len(self.alive), steps, b)
+
+    def _epoch(self, on_step: Callable[[int, int, int], None] | None, epoch: int) -> torch.Tensor:
+        """Train one epoch; K x 4 mean (loss_d, loss_g, D(x), D(G(z))) on the device."""
+        steps = self.steps_per_epoch
+        totals = torch.zeros(len(self.alive), 4, device=self.device, dtype=self.dtype)
+        order = self._epoch_order()
+        for start in range(0, steps, DRAW_CHUNK):
+            n = min(DRAW_CHUNK, steps - start)
+            draws = self._draw(n)
+            for j in range(n):
+                real, labels = self._batch(order[:, start + j])
+                inputs = {"real": real, "real_labels": labels, **{k: v[:, j] for k, v in draws.items()}}
+                totals += self._train_step(inputs)
+                if on_step is not None:
+                    on_step(epoch, start + j + 1, steps)
+        return totals / steps
+
+    def train_step(self) -> torch.Tensor:
+        """One step on a fresh batch of each member (for measurements); K x 4 on the device. It
+        trains: the weights and the members' generators move on."""
+        order = self._epoch_order()
+        real, labels = self._batch(order[:, 0])
+        draws = {k: v[:, 0] for k, v in self._draw(1).items()}
+        return self._train_step({"real": real, "real_labels": labels, **draws})
 
     def is_eval_epoch(self, epoch: int) -> bool:
         k = self.config.eval_every
         return epoch == self.config.epochs or bool(k and epoch % k == 0)
 
-    def run(self, on_step: Callable[[int, int, int], None] | None = None) -> Iterator[Record]:
-        """Train from the current epoch to `config.epochs`, yielding one record per epoch.
+    def run_members(self, on_step: Callable[[int, int, int], None] | None = None) -> Iterator[dict[int, Record]]:
+        """Train every live member from the current epoch to `config.epochs`, yielding per epoch
+        member number -> record. A member whose loss turned NaN/inf (checked once per epoch, at the
+        one host sync) gets a record with `diverged` (the reason) and no metrics, and is dropped.
         `on_step(epoch, step, steps_per_epoch)` is called after every optimizer step (a host-side
-        count: it reads nothing from the device).
-
-        Raises `Diverged` when a loss turns NaN/inf (checked once per epoch, at the one host sync).
-        """
+        count: it reads nothing from the device)."""
         c = self.config
         b, steps = c.batch_size, self.steps_per_epoch
-        self.generator.train()
-        self.discriminator.train()
-        while self.epoch < c.epochs:
+        while self.epoch < c.epochs and self.alive:
             epoch = self.epoch + 1
             t0 = time.perf_counter()
-            totals = torch.zeros(4, device=self.device)
-            perm = torch.randperm(len(self.data), device=self.device)
-            for i in range(steps):
-                real, labels = self.data.batch(perm[i * b:(i + 1) * b])
-                totals += self._step(real.contiguous(memory_format=self._memory_format), labels)
-                if on_step is not None:
-                    on_step(epoch, i + 1, steps)
-            loss_d, loss_g, d_real, d_fake = (totals / steps).tolist()  # the epoch's one sync
+            means = self._epoch(on_step, epoch).tolist()  # the epoch's one sync
             seconds = time.perf_counter() - t0
             self.epoch = epoch
-            record: Record = {
-                "epoch": epoch, "loss_d": loss_d, "loss_g": loss_g, "d_real": d_real, "d_fake": d_fake,
-                "seconds": seconds, "images_per_s": steps * b / seconds,
-            }
-            for name in ("loss_d", "loss_g"):
-                if not math.isfinite(record[name]):
-                    raise Diverged(f"{name} became {record[name]} at epoch {epoch}", epoch)
-            record["evaluated"] = self.is_eval_epoch(epoch)
-            if record["evaluated"] and self.evaluator is not None:
-                t1 = time.perf_counter()
-                record.update(self.evaluator(self))
-                record["eval_seconds"] = time.perf_counter() - t1
+            records: dict[int, Record] = {}
+            for i, (loss_d, loss_g, d_real, d_fake) in zip(self.alive, means):
+                records[i] = {"epoch": epoch, "loss_d": loss_d, "loss_g": loss_g, "d_real": d_real, "d_fake": d_fake,
+                              "seconds": seconds, "images_per_s": steps * b / seconds, "members": len(self.alive)}
+                bad = next((n for n in ("loss_d", "loss_g") if not math.isfinite(records[i][n])), None)
+                if bad is not None:
+                    self.diverged[i] = f"{bad} became {records[i][bad]} at epoch {epoch}"
+                    records[i]["diverged"] = self.diverged[i]
+            gone = [i for i in records if "diverged" in records[i]]
+            if gone:
+                self._drop(gone)
+            for i in self.alive:
+                records[i]["evaluated"] = self.is_eval_epoch(epoch)
+                if records[i]["evaluated"] and self.evaluator is not None:
+                    t1 = time.perf_counter()
+                    records[i].update(self.evaluator(self, member=i))
+                    records[i]["eval_seconds"] = time.perf_counter() - t1
+            yield records
+
+    def run(self, on_step: Callable[[int, int, int], None] | None = None) -> Iterator[Record]:
+        """Train the one run from the current epoch to `config.epochs`, yielding one record per epoch.
+        Raises `Diverged` when a loss turns NaN/inf."""
+        assert len(self.members) == 1, "run() trains one run; use run_members() for several"
+        for records in self.run_members(on_step):
+            record = records[0]
+            if "diverged" in record:
+                raise Diverged(record["diverged"], record["epoch"])
             yield record
 
     # ------------------------------------------------------------------ sampling
 
-    @torch.no_grad()
-    def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Generator output in [-1, 1] for noise `z` (eval mode: BatchNorm running stats, no dropout)."""
-        was_training = self.generator.training
-        self.generator.eval()
-        try:
-            with self._autocast():
-                return self.generator(z, labels if labels is not None else self._labels(z.shape[0])).float()
-        finally:
-            self.generator.train(was_training)
+    def _position(self, member: int) -> int:
+        if member not in self.alive:
+            raise ValueError(f"member {member} is not training (diverged: {self.diverged.get(member, 'no')})")
+        return self.alive.index(member)
 
-    def grid(self) -> torch.Tensor:
-        """Sample grid of the fixed noise as a uint8 C x H x W image (rows of 8)."""
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None, member: int = 0) -> torch.Tensor:
+        """Member's generator output in [-1, 1] for noise `z` (eval mode: BatchNorm running stats)."""
+        if labels is None:
+            labels = torch.randint(0, self.data.num_classes, (z.shape[0],), device=self.device)
+        return self.g.evaluate(self._position(member), z.to(self.device, self.dtype), labels.to(self.device)).float()
+
+    def grid(self, member: int = 0) -> torch.Tensor:
+        """Sample grid of the member's fixed noise as a uint8 C x H x W image (rows of 8)."""
         from torchvision.utils import make_grid
 
-        x = self.sample(self.fixed_z, self.fixed_labels)
+        x = self.sample(self.fixed_z[self._position(member)], self.fixed_labels, member)
         grid = make_grid(x.cpu(), nrow=8, padding=2, pad_value=-1)
         return to_uint8(grid[: x.shape[1]])  # make_grid tiles gray to 3 channels; keep gray gray
 
@@ -236,37 +565,43 @@ class Trainer:
         # str(): a TorchVersion would not load with weights_only=True.
         return {"device": self.device.type, "precision": self.precision, "torch": str(torch.__version__)}
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, member: int = 0) -> dict[str, Any]:
+        """One member's checkpoint, the same as its run alone would write: it resumes alone."""
+        p = self._position(member)
         return {
             "format": CHECKPOINT_FORMAT,
-            "config": dataclasses.asdict(self.config),
+            "config": dataclasses.asdict(self.members[member]),
             "epoch": self.epoch,
             "channels": self.data.channels,
             "class_names": list(self.data.class_names),
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "fixed_z": self.fixed_z,
+            "generator": self.g.member(p),
+            "discriminator": self.d.member(p),
+            "opt_g": _member_optimizer_state(self.opt_g, p),
+            "opt_d": _member_optimizer_state(self.opt_d, p),
+            "fixed_z": self.fixed_z[p],
             "resolved": self.resolved,
-            "rng_cpu": torch.get_rng_state(),
-            # Restoring both generators makes a resumed run continue exactly where it stopped.
-            **({"rng_cuda": torch.cuda.get_rng_state(self.device)} if self.device.type == "cuda" else {}),
+            # The run's generator: restoring it makes a resumed run continue exactly where it stopped.
+            "rng": self.generators[member].get_state(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
-        self.fixed_z = state["fixed_z"].to(self.device)
-        self.epoch = int(state["epoch"])
-        torch.set_rng_state(state["rng_cpu"].cpu())
-        if "rng_cuda" in state and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng_cuda"].cpu(), self.device)
+    def load_state_dict(self, state: dict[str, Any] | Sequence[dict[str, Any]]) -> None:
+        """Continue from checkpoints: one per member, in member order (one for a single run)."""
+        states = [state] if isinstance(state, dict) else list(state)
+        if len(states) != len(self.members):
+            raise ValueError(f"{len(states)} checkpoints for {len(self.members)} members")
+        epochs = {int(s["epoch"]) for s in states}
+        if len(epochs) != 1:
+            raise UserError(f"checkpoints of members trained together must be at one epoch, got {sorted(epochs)}")
+        self.alive = list(range(len(self.members)))
+        self._build(states)
+        self.fixed_z = torch.stack([s["fixed_z"].to(self.device, self.dtype) for s in states])
+        for gen, s in zip(self.generators, states):
+            gen.set_state(s["rng"].cpu())
+        self.epoch = epochs.pop()
+        self._graph = None
 
-    def save(self, path: str | os.PathLike) -> None:
-        atomic_write(path, lambda f: torch.save(self.state_dict(), f))  # never a half-written checkpoint
+    def save(self, path: str | os.PathLike, member: int = 0) -> None:
+        atomic_write(path, lambda f: torch.save(self.state_dict(member), f))  # never a half-written checkpoint
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -111,7 +111,8 @@ def analyse(data, top_k: int) -> Analysis:
     done = done.sort_values(["value", "number"], ascending=[data.minimize, True])
     a = Analysis(done=done, top=[int(n) for n in done["number"].head(top_k)], counts=counts)
     a.horizon = horizon_analysis(data)
-    a.importances, a.importance_note = importances(data, len(done))
+    if data.searched:  # a study of fixed configurations (`study.sitting`) has nothing to attribute
+        a.importances, a.importance_note = importances(data, len(done))
     return a
 
 
@@ -248,7 +249,8 @@ def write_verdict(r: Report, data, a: Analysis) -> None:
               f"baselines with fresh seeds, all to the same horizon: `{confirm_cmd}`, then rebuild this report.", "")
     else:
         write_horizon_verdict(r, data, hz)
-    write_search_summary(r, data, a)
+    if data.searched:
+        write_search_summary(r, data, a)
 
 
 def write_horizon_verdict(r: Report, data, hz: Horizon) -> None:
@@ -341,6 +343,8 @@ def caveats(data, a: Analysis) -> list[str]:
     t, c, M = data.trials, a.counts, metric_name(data.metric)
     out = []
     evaluated = t[t["eval_num_fake"].notna()]
+    if evaluated.empty and "eval_num_fake" in data.confirm:  # a study without search runs: its horizon runs
+        evaluated = data.confirm[data.confirm["eval_num_fake"].notna()]
     if not evaluated.empty:
         nf = sorted({int(x) for x in evaluated["eval_num_fake"]})
         nr = sorted({int(x) for x in evaluated["eval_num_real"].dropna()})
@@ -364,8 +368,9 @@ def caveats(data, a: Analysis) -> list[str]:
             out.append(f"Extractor: `{ex}`{named}, the FID Inception-v3 graph: {M} values are comparable with "
                        "published Inception FIDs computed at the same N (never across N).")
     n = len(t)
-    out.append(f"{c['PRUNED']} of {n} search trials were pruned and {c['FAIL']} failed; the search section uses the "
-               f"{len(a.done)} completed ones, the epochs verdict none of them.")
+    if data.searched:
+        out.append(f"{c['PRUNED']} of {n} search trials were pruned and {c['FAIL']} failed; the search section uses "
+                   f"the {len(a.done)} completed ones, the epochs verdict none of them.")
     hz = a.horizon
     if hz is not None and hz.verdict is not None:
         v = hz.verdict
@@ -379,14 +384,15 @@ def caveats(data, a: Analysis) -> list[str]:
         out.append("Best epochs are resolved to the evaluation grid; the best of several noisy evaluations is "
                    "biased low, which is why 'within noise of the best' and the equal-width window contrast are "
                    "stated beside it.")
-    out += baseline_drift(t)
-    if 0 < len(a.done) < 10:
+    out += baseline_drift(t, "because the study fixes those fields" if data.searched else
+                          "as the study's configuration of that name sets them")
+    if data.searched and 0 < len(a.done) < 10:
         out.append(f"Only {len(a.done)} completed trials: the CIs are wide and the importances rest on few points.")
     return out
 
 
-def baseline_drift(t) -> list[str]:
-    """Where a seed baseline ran with other values than its seed's (fields the study fixed)."""
+def baseline_drift(t, why: str) -> list[str]:
+    """Where a seed baseline ran with other values than its seed's (fields the study fixed), and `why`."""
     import pandas as pd
 
     from study.baselines import BASELINES
@@ -399,28 +405,57 @@ def baseline_drift(t) -> list[str]:
         diff = [f"{k}={V.fmt(float(b[k])) if isinstance(v, (int, float)) else b[k]} instead of its notebook's {v}"
                 for k, v in known.params.items() if k in b and pd.notna(b[k]) and b[k] != v]
         if diff:
-            out.append(f"Seed baseline {b['baseline']} (trial {int(b['number'])}) ran with {', '.join(diff)}, "
-                       "because the study fixes those fields.")
+            out.append(f"Seed baseline {b['baseline']} (trial {int(b['number'])}) ran with {', '.join(diff)}, {why}.")
     return out
 
 
 def write_report(data, a: Analysis, out: Path, top_k: int) -> Report:
-    import pandas as pd
-
-    from reports import charts as C
-
     r = Report(out)
     t, M = data.trials, metric_name(data.metric)
     attrs = data.study.user_attrs
     model, dataset = attrs.get("model", "?"), attrs.get("data", "?")
     r.add(f"# Study report: {data.study_name}", "",
-          f"{model} on {dataset}, {len(t)} trials, metric {M} "
+          f"{model} on {dataset}, {len(t)} {'trials' if data.searched else 'configurations (no search)'}, metric {M} "
           f"({'minimised' if data.minimize else 'maximised'}), preset `{attrs.get('preset', '?')}`. Read from "
           f"Optuna `{mask_url(data.storage)}` and MLflow `{mask_url(data.tracking_uri)}` (experiment {data.experiment_id}) at "
           f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; every number below is computed from those stores.", "")
     write_verdict(r, data, a)
     write_horizon(r, data, a)
+    if data.searched:
+        write_search(r, data, a)
+    else:
+        write_configurations(r, data, a)
+    r.add("## Caveats", "")
+    r.add(*[f"- {line}" for line in caveats(data, a)], "")
+    r.add("## Browse the stores", "", "```bash",
+          f"mlflow ui --backend-store-uri '{mask_url(data.tracking_uri)}'",
+          f"optuna-dashboard '{mask_url(data.storage)}'", "```", "")
+    return r
 
+
+def write_configurations(r: Report, data, a: Analysis) -> None:
+    """A study without search (`study.sitting`): one trial per configuration, and nothing to search."""
+    M = metric_name(data.metric)
+    t = data.trials
+    shown = [*a.done.itertuples(), *t[t["state"] != "COMPLETE"].sort_values("number").itertuples()]
+    rows = [[int(x.number), x.baseline or "", x.state, _num(x.value), _num(x.best_epoch), _num(x.best_value), x.reason]
+            for x in shown]
+    r.add("## Configurations", "",
+          "A study without search: one trial per configuration, each trained to the horizon with several seeds "
+          f"(the runs above). Final = the median over its finished seeds of {M} at the horizon; best epoch and best "
+          f"{M} are those of the per-epoch median over the seeds. Every config field is in "
+          "[trials.csv](trials.csv).", "",
+          table(["trial", "configuration", "state", f"final {M} (median)", "best epoch of the median",
+                 f"best median {M}", "reason"], rows), "")
+
+
+def write_search(r: Report, data, a: Analysis) -> None:
+    """The search trials: their table, the optimisation history, importances, curves and samples."""
+    import pandas as pd
+
+    from reports import charts as C
+
+    t, M = data.trials, metric_name(data.metric)
     r.add("## Search trials", "")
     c = a.counts
     r.add(table(["completed", "pruned", "failed", "running", "total"],
@@ -468,16 +503,14 @@ def write_report(data, a: Analysis, out: Path, top_k: int) -> Report:
                 rows.append({"label": f"{b['baseline']}\n(trial {int(b['number'])})", "final": b["value"],
                              "best": b["best_value"]})
         best = a.done.iloc[0]
-        rows.append({"label": f"best: trial {int(best['number'])}", "final": best["value"], "best": best["best_value"]})
+        if best["baseline"]:
+            # The best trial is a baseline itself: compare it with the search's best of the others.
+            rows[:0] = [{"label": f"best searched: trial {int(o['number'])}", "final": o["value"],
+                         "best": o["best_value"]} for _, o in a.done[a.done["baseline"] == ""].head(1).iterrows()]
+        label = f"best: trial {int(best['number'])}" + (f"\n({best['baseline']})" if best["baseline"] else "")
+        rows.append({"label": label, "final": best["value"], "best": best["best_value"]})
     r.chart("baselines.png", "seed baselines against the best trial",
             lambda p: C.baselines(rows, data.metric, data.minimize, p))
-
-    r.add("## Caveats", "")
-    r.add(*[f"- {line}" for line in caveats(data, a)], "")
-    r.add("## Browse the stores", "", "```bash",
-          f"mlflow ui --backend-store-uri '{mask_url(data.tracking_uri)}'",
-          f"optuna-dashboard '{mask_url(data.storage)}'", "```", "")
-    return r
 
 
 def write_horizon(r: Report, data, a: Analysis) -> None:
@@ -504,8 +537,40 @@ def write_horizon(r: Report, data, a: Analysis) -> None:
     r.add(table(["configuration", "runs", "seeds", f"best {M} (mean ± std)", "best epoch (median)",
                  "earliest within noise (median)", "band best − best (median)",
                  "end − band (median)", "collapsed"], rows), "")
+    write_train_gap(r, data, hz)
     r.chart("horizon_samples.png", "sample grids of one horizon run along its curve",
             lambda p: _horizon_samples(data, hz, p))
+
+
+GAP_ROWS = 12
+"""evaluated epochs shown in the held-out/training table (evenly spaced, the horizon always among them)"""
+
+
+def write_train_gap(r: Report, data, hz: Horizon) -> None:
+    """Runs scored against held-out photos also scored their samples against the training photos
+    (`<metric>_train`): the median over runs of the difference along the epochs, where memorising the
+    training photos would show."""
+    held, train = data.metric, f"{data.metric}_train"
+    if train not in hz.frame:
+        return
+    f = hz.frame.dropna(subset=[held, train])
+    if f.empty:
+        return
+    f = f.assign(gap=f[held] - f[train])
+    by = f.groupby("epoch").agg(runs=("run_id", "nunique"), held=(held, "median"), train=(train, "median"),
+                                gap=("gap", "median"), low=("gap", "min"), high=("gap", "max"))
+    epochs = list(by.index)
+    shown = sorted(epochs[::-1][::max(1, math.ceil(len(epochs) / GAP_ROWS))])
+    M = metric_name(data.metric)
+    rows = [[int(e), int(by.at[e, "runs"]), by.at[e, "held"], by.at[e, "train"], by.at[e, "gap"],
+             f"{V.fmt(by.at[e, 'low'])} to {V.fmt(by.at[e, 'high'])}"] for e in shown]
+    r.add("### Held-out against training photos", "",
+          f"Each evaluation scored one set of samples twice: against the held-out photos (never trained on; the "
+          f"{M} above) and against the training photos. Gap = held-out {M} − training {M} per run; a generator that "
+          "copies its training photos lies closer to them, so the gap grows. The two photo sets differ in size, and "
+          f"{M} is biased by N, so compare the gap along the epochs rather than with 0.", "",
+          table(["epoch", "runs", f"{M} held-out (median)", f"{M} training (median)", "gap (median)",
+                 "gap over runs"], rows), "")
 
 
 def _horizon_samples(data, hz: Horizon, path: Path) -> Path:

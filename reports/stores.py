@@ -42,11 +42,11 @@ class StudyData:
     """long DataFrame of the trial runs' MLflow metrics: number, run_id, key, step, value"""
     confirm: Any
     """DataFrame, one row per horizon run (role=confirm): run_id, source (trial number), baseline,
-    horizon, steps_per_epoch, seed, status, reason, and the source trial's config fields but those a
-    horizon run sets itself (epochs, eval_every, seed, device)"""
+    horizon, steps_per_epoch, seed, status, reason, the sample counts of its evaluations (eval_num_fake, ...)
+    and the source trial's config fields but those a horizon run sets itself (epochs, eval_every, seed, device)"""
     confirm_history: Any
-    """long DataFrame of the horizon runs' metric histories (fid, kid, is and their re-scorings
-    `<metric>_resample_<k>`): run_id, key, step, value"""
+    """long DataFrame of the horizon runs' metric histories (fid, kid, is, their re-scorings
+    `<metric>_resample_<k>` and, against the training images, `<metric>_train`): run_id, key, step, value"""
     searched: list[str] = field(default_factory=list)
     client: Any = None
     experiment_id: str | None = None
@@ -175,14 +175,18 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
             "steps_per_epoch": int(tag(r, "steps_per_epoch")) if tag(r, "steps_per_epoch") else None,
             "seed": int(tag(r, "seed")) if tag(r, "seed") else None,
             "status": r["status"], "reason": tag(r, REASON),
+            **{f"eval_{k}": _first_present(r, f"tag.{k}", f"metric.{k}") for k in SAMPLE_COUNTS},
             **{k: getattr(config, k) if config is not None else None for k in CONFIG_FIELDS if k not in own},
         })
     confirm = pd.DataFrame(confirm_rows, columns=["run_id", "source", "baseline", "horizon", "steps_per_epoch",
-                                                  "seed", "status", "reason",
+                                                  "seed", "status", "reason", *EVAL_COLUMNS,
                                                   *(k for k in CONFIG_FIELDS if k not in own)])
-    # Every quality metric and its re-scorings on fresh sample sets (`fid_resample_1`, ...).
+    for col in EVAL_COLUMNS:
+        confirm[col] = pd.to_numeric(confirm[col], errors="coerce").astype(float)
+    # Every quality metric, its re-scorings on fresh sample sets (`fid_resample_1`, ...) and, beside a
+    # held-out reference, its value against the training images (`fid_train`).
     logged = {c[len("metric."):] for c in confirm_runs.columns if c.startswith("metric.")}
-    confirm_keys = [k for k in logged if k.split("_resample_")[0] in METRIC_KEYS]
+    confirm_keys = [k for k in logged if k.split("_resample_")[0].removesuffix("_train") in METRIC_KEYS]
     confirm_history = query.metric_histories(client, list(confirm["run_id"]), sorted(confirm_keys))
     return StudyData(study=study, study_name=study_name, storage=url, tracking_uri=uri, metric=metric,
                      minimize=minimize, trials=trials, history=history, confirm=confirm,

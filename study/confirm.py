@@ -25,7 +25,7 @@ from typing import Callable
 
 from gans.cli import main_guard
 from gans.config import TrainConfig, UserError
-from gans.urls import mask_url
+from gans.urls import mask_url, safe_name
 
 ROLE_CONFIRM = "confirm"
 COUNTED = ("FINISHED", "FAILED")
@@ -33,6 +33,11 @@ HORIZON = "horizon"
 MIN_HORIZON = 1000
 DEFAULT_EVAL_EVERY = 25
 RESCORE_SETS = 2
+# Seeds trained together by default, at most. Memory grows by one model and its Adam state per member
+# (a 64 px DCGAN: ~100 MB; the MLP GAN: ~10 MB), far inside any machine this runs on; throughput
+# stops growing first: on an H100 a DCGAN step gave 18.5k images/s at 5 members, 19.5k at 10 and
+# 20.3k at 15 (docs/results/gpu-dcgan-cats/sitting-1/timing.md).
+MAX_MEMBERS = 16
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -52,7 +57,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         f"{DEFAULT_EVAL_EVERY})")
     p.add_argument("--rescore-sets", type=int, default=RESCORE_SETS,
                    help=f"fresh sample sets scoring the best and last epochs again (default: {RESCORE_SETS})")
-    p.add_argument("--workers", type=int, default=1, help="runs trained at once, in separate processes (default: 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="configurations trained at once, in separate processes (default: 1)")
+    p.add_argument("--batch-seeds", type=int, metavar="K",
+                   help=f"seeds of one configuration trained together as one vectorized model (default: all of "
+                        f"them, at most {MAX_MEMBERS}; 1 = one run at a time)")
     p.add_argument("--checkpoints", metavar="DIR",
                    help="working folder of the runs' best checkpoints (default: the study's)")
     p.add_argument("--device", help="override the trials' --device (auto | cpu | cuda | cuda:N)")
@@ -160,53 +169,79 @@ class Where:
     """the study's extractor (`study.extractor`): a run scoring with other weights refuses"""
 
 
-def train_job(where: Where, job: Job) -> tuple[Job, str, str, float]:
-    """Train one horizon run; (job, outcome line, state, seconds)."""
-    from study.objective import train_and_log
+def _logger(where: Where, job: Job):
     from tracking import mlflow_log as ml
+
+    client = ml.connect(where.tracking_uri)
+    return ml.RunLogger(client, where.experiment_id, job.name, parent_run_id=where.parent_run_id,
+                        tags={ml.ROLE: ROLE_CONFIRM, ml.STUDY_NAME: where.study_name, ml.TRIAL_NUMBER: job.number,
+                              ml.BASELINE: job.baseline, "seed": job.config.seed, "metric": where.metric,
+                              HORIZON: job.horizon})
+
+
+def _checkpoint(where: Where, job: Job) -> Path:
+    return Path(where.checkpoints) / safe_name(where.study_name) / job.name / "best.pt"
+
+
+def _line(where: Where, outcome) -> str:
+    if outcome.state == "complete":
+        return (f"final {where.metric} {outcome.value:.4g}, best {outcome.best_value:.4g} at epoch "
+                f"{outcome.best_epoch}")
+    return f"{outcome.state}: {outcome.reason}"
+
+
+def train_jobs(where: Where, jobs: list[Job]) -> list[tuple[Job, str, str, float]]:
+    """Train horizon runs of one configuration, together when there are several; per run (job,
+    outcome line, state, seconds of the whole group)."""
+    from study.objective import train_and_log, train_members_and_log
 
     t0 = time.perf_counter()
     if where.threads:
         import torch
 
         torch.set_num_threads(where.threads)
-    client = ml.connect(where.tracking_uri)
-    logger = ml.RunLogger(client, where.experiment_id, job.name, parent_run_id=where.parent_run_id,
-                          tags={ml.ROLE: ROLE_CONFIRM, ml.STUDY_NAME: where.study_name, ml.TRIAL_NUMBER: job.number,
-                                ml.BASELINE: job.baseline, "seed": job.config.seed, "metric": where.metric,
-                                HORIZON: job.horizon})
-    from gans.urls import safe_name
-
-    ckpt = Path(where.checkpoints) / safe_name(where.study_name) / job.name / "best.pt"
-    outcome = train_and_log(job.config, metric=where.metric, logger=logger, checkpoint=ckpt,
-                            rescore_sets=where.rescore_sets, study_extractor=where.extractor)
-    took = time.perf_counter() - t0
-    if ckpt.parent.is_dir() and not any(ckpt.parent.iterdir()):
-        ckpt.parent.rmdir()
-    if outcome.state == "complete":
-        line = (f"final {where.metric} {outcome.value:.4g}, best {outcome.best_value:.4g} at epoch "
-                f"{outcome.best_epoch}")
+    loggers = [_logger(where, job) for job in jobs]
+    ckpts = [_checkpoint(where, job) for job in jobs]
+    if len(jobs) == 1:
+        outcomes = [train_and_log(jobs[0].config, metric=where.metric, logger=loggers[0], checkpoint=ckpts[0],
+                                  rescore_sets=where.rescore_sets, study_extractor=where.extractor)]
     else:
-        line = f"{outcome.state}: {outcome.reason}"
-    return job, line, outcome.state, took
+        outcomes = train_members_and_log([j.config for j in jobs], metric=where.metric, loggers=loggers,
+                                         checkpoints=ckpts, rescore_sets=where.rescore_sets,
+                                         study_extractor=where.extractor)
+    took = time.perf_counter() - t0
+    for ckpt in ckpts:
+        if ckpt.parent.is_dir() and not any(ckpt.parent.iterdir()):
+            ckpt.parent.rmdir()
+    return [(job, _line(where, o), o.state, took) for job, o in zip(jobs, outcomes)]
+
+
+def batches(jobs: list[Job], batch_seeds: int | None) -> list[list[Job]]:
+    """The jobs in groups trained together: runs of one configuration, at most `batch_seeds`
+    (default `MAX_MEMBERS`) per group."""
+    k = batch_seeds or MAX_MEMBERS
+    by_config: dict[int, list[Job]] = {}
+    for job in jobs:
+        by_config.setdefault(job.number, []).append(job)
+    return [runs[i:i + k] for runs in by_config.values() for i in range(0, len(runs), k)]
 
 
 def _pool_job(arg):
-    return train_job(*arg)
+    return train_jobs(*arg)
 
 
 def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str | None = None, *, top: int = 3,
                 seeds: int = 3, epochs: int | None = None, eval_every: int | None = None, workers: int = 1,
                 device: str | None = None, checkpoints: str | None = None, rescore_sets: int = RESCORE_SETS,
-                log: Callable[[str], None] | None = None) -> int:
+                batch_seeds: int | None = None, log: Callable[[str], None] | None = None) -> int:
     """Train the horizon runs the study still lacks; returns how many were trained."""
     for flag_name, v, low in (("--top", top, 0), ("--seeds", seeds, 0), ("--workers", workers, 0),
-                              ("--rescore-sets", rescore_sets, -1)):
+                              ("--rescore-sets", rescore_sets, -1), ("--batch-seeds", batch_seeds or 1, 0)):
         if v <= low:
             raise UserError(f"{flag_name}: must be > {low}, got {v}")
     log = log or (lambda line: print(line, file=sys.stderr))
 
-    from study.engine import worker_threads
+    from gans.trainer import worker_threads
     from study.existing import load_existing_study
     from tracking import mlflow_log as ml
     from tracking import query
@@ -228,7 +263,7 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
         parent = None  # recorded in another tracking store: log the runs unnested
     jobs = plan(study, runs, top=top, seeds=seeds, horizon=horizon, eval_every=grid, device=device,
                 tracking_uri=client.tracking_uri, log=log)
-    workers = min(workers, len(jobs)) or 1
+    workers = min(workers, len(batches(jobs, batch_seeds))) or 1
     where = Where(study_name, client.tracking_uri, experiment_id, parent, metric,
                   str(Path(checkpoints or attrs.get("checkpoints") or "checkpoints").resolve()), rescore_sets,
                   threads=worker_threads(workers))
@@ -242,21 +277,24 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
         where = dataclasses.replace(where, extractor=study.user_attrs.get("extractor"))
     done = 0
 
-    def report(result) -> None:
+    def report(results) -> None:
         nonlocal done
-        job, line, _, took = result
-        done += 1
-        log(f"[{done}/{len(jobs)}] horizon run trial {job.number} seed {job.config.seed}: {line} ({took:.0f} s)")
+        for job, line, _, took in results:
+            done += 1
+            together = f", {len(results)} seeds together" if len(results) > 1 else ""
+            log(f"[{done}/{len(jobs)}] horizon run trial {job.number} seed {job.config.seed}: {line} "
+                f"({took:.0f} s{together})")
 
+    groups = batches(jobs, batch_seeds)
     if workers == 1:
-        for job in jobs:
-            report(train_job(where, job))
+        for group in groups:
+            report(train_jobs(where, group))
     else:
         import multiprocessing as mp
 
         with mp.get_context("spawn").Pool(workers) as pool:
-            for result in pool.imap_unordered(_pool_job, [(where, job) for job in jobs]):
-                report(result)
+            for results in pool.imap_unordered(_pool_job, [(where, group) for group in groups]):
+                report(results)
     return len(jobs)
 
 
@@ -267,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
 
     run_horizon(args.study_name, args.storage, args.tracking_uri, top=args.top, seeds=args.seeds,
                 epochs=args.epochs, eval_every=args.eval_every, workers=args.workers, device=args.device,
-                checkpoints=args.checkpoints, rescore_sets=args.rescore_sets)
+                checkpoints=args.checkpoints, rescore_sets=args.rescore_sets, batch_seeds=args.batch_seeds)
     _, storage = load_existing_study(args.study_name, args.storage)
     print(f"horizon runs are in MLflow experiment {args.study_name!r}; report: python -m reports.build "
           f"--study-name {args.study_name} --storage {mask_url(storage)} --out report-{args.study_name}")

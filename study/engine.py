@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 from gans.config import UserError, first_line
+from gans.trainer import use_worker_threads
 from gans.urls import SQLITE, absolute_sqlite, mask_text, mask_url, sqlite_path
 from study.objective import Contended, Objective, TrialContext, TrialFailed, trial_dir
 from study.optuna_adapter import claim_waiting, fail_running, storage_of, trial_id
@@ -413,12 +414,6 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def worker_threads(workers: int) -> int:
-    """CPU threads for each of `workers` processes sharing this machine's cores (0: one process,
-    leave torch's default): oversubscribed BLAS threads make every one of them crawl."""
-    return max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0
-
-
 def cap_gpu_memory(s: StudySettings) -> bool:
     """K workers sharing one GPU: each gets 0.95/K of the study's device, so one large trial runs out
     of memory alone (and is retried, see `Contended`) instead of starving the others. Nothing for a
@@ -437,12 +432,8 @@ def cap_gpu_memory(s: StudySettings) -> bool:
 
 def worker_main(s: StudySettings, worker: int, errors) -> None:
     """Entry point of one `--workers` process; a user error goes to the parent through `errors`."""
-    import torch
-
     stop_on_signals()
-    threads = worker_threads(s.workers)
-    if threads:
-        torch.set_num_threads(threads)
+    use_worker_threads(s.workers)
     cap_gpu_memory(s)
     try:
         run_trials(s, worker=worker)

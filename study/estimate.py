@@ -68,30 +68,29 @@ def middle(space: dict, base: TrainConfig) -> TrainConfig:
     return base.replace(**values)
 
 
-def measure(config: TrainConfig, threads: int = 0) -> Costs:
+def measure(config: TrainConfig, threads: int = 0, members: int = 1) -> Costs:
     """Time `MEASURE_STEPS` training steps (after two warm-up steps) and one evaluation of
-    `MEASURE_SAMPLES` images, scaled to an epoch and to the config's sample count."""
+    `MEASURE_SAMPLES` images, scaled to an epoch and to the config's sample count. `members`: the
+    step of that many seeds trained together (`gans.trainer`); the evaluation is one run's."""
     import torch
 
     from gans.metrics import build_evaluator
-    from gans.trainer import Trainer, load_train_data
+    from gans.trainer import GRAPH_WARMUP, Trainer, load_train_data
 
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
     try:
         small = config.replace(num_samples=min(config.num_samples, MEASURE_SAMPLES))
-        trainer = Trainer(small, load_train_data(small), evaluator=build_evaluator(small))
-        n = trainer.config.batch_size
-        idx = torch.arange(n, device=trainer.device)
-        real, labels = trainer.data.batch(idx)
-        for _ in range(2):
-            trainer._step(real, labels)
+        trainer = Trainer([small.replace(seed=small.seed + i) for i in range(members)], load_train_data(small),
+                          evaluator=build_evaluator(small))
+        for _ in range(2 + (GRAPH_WARMUP if trainer.use_graph else 0)):  # a CUDA graph is captured in these
+            trainer.train_step()
         sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
         sync()
         t0 = time.perf_counter()
         for _ in range(MEASURE_STEPS):
-            trainer._step(real, labels)
+            trainer.train_step()
         sync()
         epoch_s = (time.perf_counter() - t0) / MEASURE_STEPS * trainer.steps_per_epoch
         eval_s = 0.0

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from gans.config import TrainConfig, UserError, first_line
+from gans.metrics import build_evaluator
 from gans.trainer import load_checkpoint, load_train_data
 from gans.urls import safe_name
 from study.existing import CONFIG
@@ -128,7 +129,6 @@ def train_and_log(
     `study_extractor` (the study's recorded extractor, `study.extractor`): the run refuses to score
     with other weights. Every run logs its extractor's name and weights hash as tags.
     """
-    from gans.metrics import build_evaluator
     from gans.trainer import Diverged, Trainer
     from tracking.mlflow_log import TrackingError
 
@@ -138,24 +138,12 @@ def train_and_log(
     checkpoint = Path(checkpoint) if checkpoint is not None else None
     last_checkpoint = Path(last_checkpoint) if last_checkpoint is not None else None
     try:
-        if evaluator == "config":
-            evaluator = build_evaluator(config)
-        extractor = getattr(evaluator, "extractor", None)
-        if extractor is not None and study_extractor is not None:
-            from study.extractor import check
-
-            check(study_extractor, extractor, "this study")
+        evaluator = _checked(build_evaluator(config) if evaluator == "config" else evaluator, study_extractor)
         trainer = Trainer(config, train_data(config), evaluator=evaluator)
         if resume is not None:
             trainer.load_state_dict(resume.state)
             outcome.epochs, outcome.best_value, outcome.best_epoch = resume.epoch, resume.best_value, resume.best_epoch
-        if logger is not None:
-            logger.log_config(config)
-            # Epochs translate into steps and images seen only with the data set's size.
-            logger.set_tags({"train_images": len(trainer.data), "steps_per_epoch": trainer.steps_per_epoch,
-                             **{f"resolved_{k}": v for k, v in trainer.resolved.items()},
-                             **({"extractor_name": extractor.name, "extractor_sha256": extractor.sha256}
-                                if extractor is not None else {})})
+        _start_log(logger, config, trainer, getattr(evaluator, "extractor", None))
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             checkpoint.unlink(missing_ok=True)  # a stale file would pass for this run's best
@@ -166,23 +154,10 @@ def train_and_log(
         records = trainer.run(on_step)
         try:
             for record in records:
-                outcome.epochs = record["epoch"]
-                value = None
-                if record["evaluated"]:
-                    value = record.get(metric)
-                    if value is None:
-                        raise RuntimeError(f"the evaluator gave no {metric!r} at epoch {record['epoch']}")
-                    if math.isfinite(value) and (outcome.best_value is None or value < outcome.best_value):
-                        outcome.best_value, outcome.best_epoch = value, record["epoch"]
-                        if checkpoint is not None:
-                            trainer.save(checkpoint)
-                    outcome.value = value
-                else:
-                    outcome.value = None
-                if logger is not None:
-                    logger.log_record(record)
-                    if record["evaluated"]:
-                        logger.log_grid(trainer.grid(), record["epoch"])
+                value = _account(outcome, record, metric)
+                if value is not None and value == outcome.best_value and checkpoint is not None:
+                    trainer.save(checkpoint)
+                _log_epoch(logger, record, trainer, 0)
                 if on_record is not None:
                     on_record(record)
                 if value is not None and should_stop is not None:
@@ -212,6 +187,93 @@ def train_and_log(
         last_checkpoint.unlink(missing_ok=True)
     _finish(logger, outcome, checkpoint, finish_tags)
     return outcome
+
+
+def _account(outcome: Outcome, record: dict, metric: str) -> float | None:
+    """Update `outcome` with an epoch record; the metric's value at an evaluated epoch, else None."""
+    outcome.epochs = record["epoch"]
+    outcome.value = None
+    if not record["evaluated"]:
+        return None
+    value = record.get(metric)
+    if value is None:
+        raise RuntimeError(f"the evaluator gave no {metric!r} at epoch {record['epoch']}")
+    if math.isfinite(value) and (outcome.best_value is None or value < outcome.best_value):
+        outcome.best_value, outcome.best_epoch = value, record["epoch"]
+    outcome.value = value
+    return value
+
+
+def _log_epoch(logger, record: dict, trainer, member: int) -> None:
+    if logger is not None:
+        logger.log_record(record)
+        if record["evaluated"]:
+            logger.log_grid(trainer.grid(member), record["epoch"])
+
+
+def _start_log(logger, config: TrainConfig, trainer, extractor) -> None:
+    if logger is not None:
+        logger.log_config(config)
+        # Epochs translate into steps and images seen only with the data set's size.
+        logger.set_tags({"train_images": len(trainer.data), "steps_per_epoch": trainer.steps_per_epoch,
+                         "members_together": len(trainer.members),
+                         **{f"resolved_{k}": v for k, v in trainer.resolved.items()},
+                         **({"extractor_name": extractor.name, "extractor_sha256": extractor.sha256}
+                            if extractor is not None else {})})
+
+
+def _checked(evaluator, study_extractor: Mapping[str, Any] | None):
+    """`evaluator`, refused when its extractor is not the study's."""
+    extractor = getattr(evaluator, "extractor", None)
+    if extractor is not None and study_extractor is not None:
+        from study.extractor import check
+
+        check(study_extractor, extractor, "this study")
+    return evaluator
+
+
+def train_members_and_log(configs: list[TrainConfig], *, metric: str, loggers: list, checkpoints: list[Path],
+                          rescore_sets: int = 0, study_extractor: Mapping[str, Any] | None = None) -> list[Outcome]:
+    """Horizon runs of one configuration trained together (`gans.trainer`: seeds as members of one
+    vectorized model), each logged as its own MLflow run exactly as `train_and_log` logs one: its
+    records and grids, its best checkpoint, its re-scorings, its outcome. No pruning, no resuming:
+    an interrupted group is trained again (`study.confirm` counts only finished runs)."""
+    from gans.trainer import Trainer
+
+    evaluator = _checked(build_evaluator(configs[0]), study_extractor)
+    outcomes = [Outcome("complete", run_id=getattr(lg, "run_id", None)) for lg in loggers]
+    trainer = Trainer(configs, train_data(configs[0]), evaluator=evaluator)
+    for config, logger, path in zip(configs, loggers, checkpoints):
+        _start_log(logger, config, trainer, getattr(evaluator, "extractor", None))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+    try:
+        for records in trainer.run_members():
+            for i, record in records.items():
+                if "diverged" in record:
+                    outcomes[i].state, outcomes[i].reason = "failed", record["diverged"]
+                    continue
+                value = _account(outcomes[i], record, metric)
+                if value is not None and value == outcomes[i].best_value:
+                    trainer.save(checkpoints[i], member=i)
+                _log_epoch(loggers[i], record, trainer, i)
+        for i in trainer.alive:
+            if rescore_sets > 0 and evaluator is not None:
+                alone = Trainer(configs[i], train_data(configs[i]), evaluator=evaluator)
+                alone.load_state_dict(trainer.state_dict(i))
+                _rescore(alone, outcomes[i], checkpoints[i], rescore_sets, loggers[i])
+    except BaseException as e:
+        for o, logger, path in zip(outcomes, loggers, checkpoints):
+            if o.state == "complete":
+                o.state = "failed"
+                o.reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+            _finish(logger, o, path, None)
+        raise
+    for o, logger, path in zip(outcomes, loggers, checkpoints):
+        if o.state == "complete" and not (o.value is not None and math.isfinite(o.value)):
+            o.state, o.reason = "failed", f"{metric} is {o.value} at the last epoch"
+        _finish(logger, o, path, None)
+    return outcomes
 
 
 def _rescore(trainer, outcome: Outcome, checkpoint: Path | None, sets: int, logger) -> None:

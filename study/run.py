@@ -22,14 +22,20 @@ from pathlib import Path
 
 from gans.cli import add_config_flags, config_overrides, main_guard
 from gans.config import TrainConfig, UserError, first_line, follow_data
+from gans.trainer import use_worker_threads, worker_threads
 from gans.urls import mask_text, mask_url
+from study import folklore
 from study.baselines import fitting
 from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, open_storage,
-                          quiet_libraries, resolve_storage, run_trials, stop_on_signals, worker_threads)
+                          quiet_libraries, resolve_storage, run_trials, stop_on_signals)
 from study.objective import STUDY_METRICS, TrialContext, train_data
 from study.presets import PRESETS
 from study.space import apply_overrides, default_space, load_space_file, split_fixed, validate
 
+# Flags that fix a field of every folklore configuration (the configurations' own values otherwise).
+FOLKLORE_FIXABLE = ("nz", "ngf", "ndf", "lr_g", "lr_d", "beta1", "real_label", "fake_label", "augment")
+# Below this many photos in a folder, the folklore experiment's held-out reference is small: it says so.
+FOLKLORE_FEW = 1500
 # Median pruning waits until this fraction of the longest budget: in a 12-trial MLP study here it
 # stopped 5 trials at epoch 25, their first report, where FID says little about epoch 500.
 PRUNE_WARMUP = 0.25
@@ -75,6 +81,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(default: the preset's; 0 skips the horizon runs)")
     h.add_argument("--confirm-seeds", type=int, metavar="N", help="fresh seeds per horizon configuration "
                    "(default: the preset's; 0 skips the horizon runs)")
+    h.add_argument("--confirm-batch-seeds", type=int, metavar="K",
+                   help="seeds of one configuration trained together as one vectorized model in the horizon runs "
+                        "(default: all of them; 1 = one run at a time; python -m study.confirm --batch-seeds)")
     h.add_argument("--horizon", type=int, metavar="H", help="epochs of every horizon run (default: the preset's "
                    "1000, raised to the longest searched budget)")
     h.add_argument("--report", metavar="DIR", help="folder of the report built at the end (default: report-STUDY)")
@@ -109,6 +118,8 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
         raise UserError(f"--checkpoint-every: must be >= 0, got {args.checkpoint_every}")
     if not 0 <= args.prune_warmup <= 1:
         raise UserError(f"--prune-warmup: a fraction in [0, 1], got {args.prune_warmup}")
+    if args.confirm_batch_seeds is not None and args.confirm_batch_seeds < 1:
+        raise UserError(f"--confirm-batch-seeds: must be >= 1, got {args.confirm_batch_seeds}")
     for name in ("confirm_top", "confirm_seeds", "horizon"):
         if getattr(args, name) is not None and getattr(args, name) < (1 if name == "horizon" else 0):
             raise UserError(f"--{name.replace('_', '-')}: must be >= {1 if name == 'horizon' else 0}, "
@@ -349,6 +360,8 @@ def connect_tracking(settings: StudySettings):
 def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "study.run", *(sys.argv[1:] if argv is None else argv)])
     args = parse_args(argv)
+    if args.preset == "folklore":
+        return run_folklore(args)
     settings, searched = build_settings(args)
     quiet_libraries()
     check_data(settings, searched)
@@ -435,13 +448,104 @@ def main(argv: list[str] | None = None) -> int:
               f"{settings.horizon} epochs")
         run_horizon(settings.study_name, settings.storage, settings.tracking_uri, top=top, seeds=seeds,
                     epochs=settings.horizon, eval_every=settings.horizon_eval_every, workers=settings.workers,
-                    checkpoints=settings.ctx.checkpoints, log=lambda line: print(line, file=sys.stderr, flush=True))
+                    checkpoints=settings.ctx.checkpoints, batch_seeds=args.confirm_batch_seeds,
+                    log=lambda line: print(line, file=sys.stderr, flush=True))
     if not args.no_report:
         from reports.build import build
 
         out = Path(args.report or f"report-{settings.study_name}")
         stage(f"report: {out}")
         headline = build(settings.study_name, settings.storage, settings.tracking_uri, out)
+        print(f"\n{headline}\nreport: {out / 'report.md'}")
+    return 0
+
+
+def folklore_base(args: argparse.Namespace) -> TrainConfig:
+    """The folklore experiment's shared config: `study.folklore`'s, with the user's flags."""
+    from gans.trainer import resolve_device
+
+    overrides = config_overrides(args)
+    if "data" not in overrides:
+        raise UserError("--preset folklore: name the photo folder with --data PATH, e.g. --data ../shared/data/pets/cat")
+    device = resolve_device(overrides.get("device", "auto"))
+    overrides.setdefault("extractor", "inception" if device.type == "cuda" else "domain")
+    if overrides["extractor"] != "inception":
+        print("warning: on this machine the metrics use the domain extractor, not Inception FID: not the folklore's "
+              "measurement (run the experiment on a GPU, or pass --extractor inception)", file=sys.stderr)
+    overrides["epochs"] = args.horizon or folklore.HORIZON
+    return folklore.base_config(**overrides)
+
+
+def folklore_split(base: TrainConfig) -> None:
+    """Say how the folder was split into training and held-out photos (a UserError when it cannot be)."""
+    from gans.data import load_images
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        n_train = len(train_data(base))
+        n_held = len(load_images(base.data, image_size=base.image_size, limit=base.limit, split="heldout"))
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    if n_train < base.limit:
+        raise UserError(f"--limit {base.limit}: {base.data} has only {n_train} readable photos")
+    note = "" if n_train + n_held >= FOLKLORE_FEW else f" (fewer than {FOLKLORE_FEW} photos: a small reference)"
+    print(f"{base.data}: the first {n_train} photos train, the other {n_held} are the held-out reference{note}",
+          file=sys.stderr)
+
+
+def folklore_plan(groups, seeds: int, base: TrainConfig) -> float:
+    """Print the planned cost (runs x epochs x photos) and, from a short measurement at the largest
+    group's size, its duration; returns the predicted seconds."""
+    from study import estimate as E
+
+    runs = sum(len(g) for g in groups) * seeds
+    images = runs * base.epochs * (len(train_data(base)) // base.batch_size) * base.batch_size
+    costs = E.measure(base, worker_threads(1), members=max(len(g) for g in groups) * seeds)
+    steps = len(train_data(base)) // base.batch_size
+    total = sum(folklore.group_cost(g, seeds, costs.epoch_s / steps, costs.eval_s, steps) for g in groups)
+    print(f"plan: {runs} runs ({len(groups)} groups trained together) x {base.epochs} epochs x {len(train_data(base))} "
+          f"photos = {images:,} image-iterations; about {E.hours(total)} on {costs.device} "
+          f"({costs.epoch_s:.2g} s per epoch of the largest group, {costs.eval_s:.2g} s per evaluation, measured)",
+          file=sys.stderr, flush=True)
+    return total
+
+
+def run_folklore(args: argparse.Namespace) -> int:
+    """`--preset folklore`: no search; every configuration of `study.folklore` with `--confirm-seeds`
+    seeds to `--horizon` epochs, trained into run folders, packed as a GPU sitting packs them,
+    imported into the study (`study.sitting`) and reported."""
+    import tarfile
+
+    from gans.metrics import build_evaluator
+    from study.sitting import import_sitting
+
+    base = folklore_base(args)
+    seeds = args.confirm_seeds or PRESETS["folklore"].confirm_seeds
+    name = args.study_name or f"folklore-{data_label(base.data)}"
+    folklore_split(base)
+    use_worker_threads(1)
+    shapes = {k: v for k, v in config_overrides(args).items() if k in FOLKLORE_FIXABLE}
+    groups = folklore.together(folklore.configurations(base, fixed=shapes))
+    folklore_plan(groups, seeds, base)
+    evaluator = build_evaluator(base)
+    work = Path(args.checkpoints) / name
+    runs_dir = work / "runs"
+    for group in groups:
+        stage(f"{', '.join(c.name for c in group)}: {len(group) * seeds} runs trained together")
+        folklore.train_group(group, seeds, train_data(base), evaluator, runs_dir,
+                             log=lambda line: print(line, file=sys.stderr, flush=True))
+    archive = work / "runs.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(runs_dir, arcname="runs")
+    stage(f"import: {archive} into study {name}")
+    import_sitting([archive], name, args.storage, args.tracking_uri,
+                   log=lambda line: print(line, file=sys.stderr, flush=True))
+    if not args.no_report:
+        from reports.build import build
+
+        out = Path(args.report or f"report-{name}")
+        stage(f"report: {out}")
+        headline = build(name, args.storage, args.tracking_uri, out)
         print(f"\n{headline}\nreport: {out / 'report.md'}")
     return 0
 

@@ -16,7 +16,7 @@ def cat_batch(cats):
 @pytest.mark.parametrize("name", ["none", "jitter-blur", "rotate", "flip", "diffaug"])
 def test_policies_keep_shape_and_change_images(name, cat_batch):
     torch.manual_seed(0)
-    y = get_augment(name).fn(cat_batch.clone())
+    y = get_augment(name).apply(cat_batch.clone())
     assert y.shape == cat_batch.shape and torch.isfinite(y).all()
     if name != "diffaug":  # DiffAugment's color op may leave [-1, 1], as in the paper
         assert y.min() >= -1 - 1e-5 and y.max() <= 1 + 1e-5
@@ -33,20 +33,20 @@ def test_policies_keep_shape_and_change_images(name, cat_batch):
 def test_gray_images_work(data_root):
     x = load_images("mnist", data_root=data_root, image_size=28, limit=8).batch(torch.arange(8))[0]
     for name in AUGMENTS:
-        assert get_augment(name).fn(x).shape == x.shape
+        assert get_augment(name).apply(x).shape == x.shape
 
 
 def test_diffaug_is_differentiable(cat_batch):
     x = cat_batch.clone().requires_grad_(True)
-    get_augment("diffaug").fn(x).sum().backward()
+    get_augment("diffaug").apply(x).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert get_augment("diffaug").differentiable and not get_augment("jitter-blur").differentiable
 
 
 def test_registry_validates():
     with pytest.raises(ValueError):
-        register_augment("flip", lambda x: x)
+        register_augment("flip", lambda x, r: x)
     with pytest.raises(ValueError):
-        register_augment("bad name!", lambda x: x)
+        register_augment("bad name!", lambda x, r: x)
     with pytest.raises(UserError, match="--augment"):
         get_augment("mixup")

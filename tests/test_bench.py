@@ -1,13 +1,17 @@
 """`python -m benchmarks.bench` runs every section at toy size on CPU and writes its JSON and Markdown.
-Timing belongs to the benchmark itself; this only checks that each path runs and reports numbers."""
+Timing belongs to the benchmark itself; this only checks that each path runs and reports numbers
+(and that the FLOP count is one member's and leaves the run it counts unchanged)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import torch
 
-from benchmarks.bench import SECTIONS, main
+from benchmarks.bench import SECTIONS, main, train_flops_per_image
+from gans.config import TrainConfig
+from gans.trainer import Trainer
 
 
 @pytest.mark.slow
@@ -21,7 +25,32 @@ def test_bench_runs_every_section_at_toy_size(tmp_path, data_root, capsys):
     assert [r["workers"] for r in results["trials"]["rows"]] == [1, 2]
     assert all(r["trials_per_hour"] > 0 for r in results["trials"]["rows"]) and results["trials"]["ratio"] > 0
     assert all(r["seconds_uncached"] > 0 and r["seconds_cached"] > 0 for r in results["eval"])
-    assert "trials/hour" in md.read_text() and "ratio" in capsys.readouterr().out
+    members = results["members"]["rows"]
+    assert [(r["model"], r["members"]) for r in members] == [("mlp", 1), ("mlp", 2), ("dcgan", 1), ("dcgan", 2)]
+    assert all(r["member_images_per_s"] > 0 for r in members)
+    assert all(r["total_images_per_s"] == pytest.approx(r["members"] * r["member_images_per_s"]) for r in members)
+    assert all(r["ratio"] == pytest.approx(1) for r in members if r["members"] == 1)
+    assert all(r["threads"] == results["threads"]["rule_threads"] for r in members)
+    probes = results["threads"]["rows"]
+    assert [(r["load"], r["setting"]) for r in probes] == [
+        ("busy", "default"), ("busy", "1 thread"), ("busy", "default, OMP_WAIT_POLICY=PASSIVE")]
+    assert probes[1]["threads"] == 1 and all(r["images_per_s"] > 0 for r in probes)
+    assert results["machine"]["cores"] >= 1 and results["machine"]["others_cores"] >= 0
+    text = md.read_text()
+    assert "trials/hour" in text and "together / one after another" in text and "Machine: CPU" in text
+    assert "busy loop per core" in text and "ratio" in capsys.readouterr().out
+
+
+def test_flops_are_per_image_of_one_member_and_leave_the_weights_alone(data_root):
+    c = TrainConfig(model="mlp", data="mnist", data_root=str(data_root), limit=64, batch_size=32, device="cpu",
+                    precision="fp32")
+    one, two = Trainer(c), Trainer([c, c.replace(seed=1)])
+    before = two.state_dict(1)
+    flops = train_flops_per_image(one)
+    assert flops > 0 and train_flops_per_image(two) == pytest.approx(flops)
+    after = two.state_dict(1)
+    assert all(torch.equal(before["generator"][k], after["generator"][k]) for k in before["generator"])
+    assert torch.equal(before["rng"], after["rng"])
 
 
 def test_unknown_sections_are_one_line(capsys, data_root):

@@ -233,9 +233,9 @@ def test_conditional_generator_is_scored_with_uniform_labels(data_root, domain):
     seen = []
     sample = trainer.sample
 
-    def spy(z, labels=None):
+    def spy(z, labels=None, member=0):
         seen.append(labels.cpu())
-        return sample(z, labels)
+        return sample(z, labels, member)
 
     trainer.sample = spy
     out = M.build_evaluator(config)(trainer)

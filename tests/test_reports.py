@@ -227,6 +227,35 @@ def test_report_tables_equal_the_stores(report, small_study):
     assert (csv["step"] == spe * csv["epoch"]).all() and (spe == 2000 // batch).all()
 
 
+@pytest.mark.slow
+def test_horizon_runs_of_one_configuration_train_together(small_study, tmp_path):
+    """`--batch-seeds 2`: two more seeds per configuration trained as one vectorized model, each still
+    its own finished MLflow run with its curve, re-scorings and best checkpoint (on a copy of the stores)."""
+    from study.confirm import main as confirm_main
+
+    for name in ("optuna.db", "mlflow.db"):
+        shutil.copyfile(Path(small_study["storage"].removeprefix("sqlite:///")).parent / name, tmp_path / name)
+    stores = {"storage": f"sqlite:///{tmp_path}/optuna.db", "tracking": f"sqlite:///{tmp_path}/mlflow.db"}
+    client = mlflow_client(stores)
+    exp = client.get_experiment_by_name(STUDY)
+    before = client.search_runs([exp.experiment_id], "tags.role = 'confirm'")
+    assert confirm_main(["--study-name", STUDY, "--storage", stores["storage"], "--tracking-uri", stores["tracking"],
+                         "--top", "2", "--seeds", "3", "--batch-seeds", "2", "--checkpoints", str(tmp_path / "ck")]) == 0
+    runs = client.search_runs([exp.experiment_id], "tags.role = 'confirm'")
+    new = [r for r in runs if r.info.run_id not in {b.info.run_id for b in before}]
+    assert len(new) == 2 * len(before)
+    for r in new:
+        assert r.info.status == "FINISHED" and r.data.tags["members_together"] == "2"
+        fid = client.get_metric_history(r.info.run_id, "quality/fid")
+        assert [m.step for m in fid] == list(range(1, HORIZON + 1))
+        assert client.get_metric_history(r.info.run_id, "quality/fid_resample_1")
+        assert any(a.path == "checkpoints" for a in client.list_artifacts(r.info.run_id))
+    seeds = {}
+    for r in runs:
+        seeds.setdefault(r.data.tags["trial_number"], set()).add(r.data.tags["seed"])
+    assert all(len(s) == 3 for s in seeds.values())
+
+
 def test_horizon_runs_retrain_top_trials_and_baselines_to_one_horizon_and_resume(small_study):
     from study.confirm import main as confirm_main
 

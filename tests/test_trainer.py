@@ -77,7 +77,7 @@ def test_eval_epochs_and_evaluator_hook(data_root):
                     epochs=5, eval_every=2, **TINY)
     seen = []
 
-    def evaluator(trainer):
+    def evaluator(trainer, member=0):
         seen.append(trainer.epoch)
         return {"fid": float(trainer.epoch)}
 

@@ -13,7 +13,7 @@ import functools
 import logging
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from gans.config import first_line
 from gans.urls import SQLITE, absolute_sqlite, safe_name, sqlite_path
@@ -31,15 +31,17 @@ NOT_METRICS = {"epoch", "evaluated"}
 
 # MLflow's chart view groups metrics into sections by the prefix before "/", in alphabetical order:
 # the sample-quality metrics (the study metric among them) first, then the training curves, then speed.
+# `<metric>_train`: the same samples scored against the training images, beside a held-out reference.
 METRIC_GROUPS = {
-    "quality": ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall"),
+    "quality": ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "fid_train", "kid_train",
+                "kid_train_std"),
     "train": ("loss_d", "loss_g", "d_real", "d_fake"),
     "speed": ("seconds", "images_per_s", "eval_seconds"),
 }
 # What an evaluation reports beside its values, constant within a run (the N used, the feature space):
 # tags set once, not curves.
 EVAL_CONSTANTS = ("num_fake", "num_real", "feature_dim", "fid_n_below_dim", "kid_subset_size", "kid_subsets",
-                  "is_splits")
+                  "is_splits", "num_real_train", "fid_train_n_below_dim", "kid_train_subset_size", "kid_train_subsets")
 
 
 def metric_name(key: str) -> str:
@@ -199,6 +201,10 @@ def record_metrics(record: Mapping[str, Any]) -> dict[str, float]:
             and not isinstance(v, bool)}
 
 
+BATCH = 1000
+"""values per `log_batch` request: MLflow's limit"""
+
+
 class TrackingError(RuntimeError):
     """Writing to the tracking store failed (disk full, server gone): the training's run is lost,
     not the study."""
@@ -276,6 +282,22 @@ class RunLogger:
         if constants and constants != self._constants:
             set_tags(self.client, self.run_id, constants)
             self._constants = constants
+
+    @_tracking_call
+    def log_records(self, records: Sequence[Mapping[str, Any]]) -> None:
+        """Many epoch records at once (a run trained elsewhere, imported): the same metrics and tags as
+        `log_record` for each, in requests of at most `BATCH` values instead of one request per epoch."""
+        from mlflow.entities import Metric
+
+        ts = int(time.time() * 1000)
+        metrics = [Metric(k, v, ts, int(r["epoch"])) for r in records for k, v in record_metrics(r).items()]
+        for i in range(0, len(metrics), BATCH):
+            self.client.log_batch(self.run_id, metrics=metrics[i:i + BATCH])
+        for r in records:
+            constants = {k: r[k] for k in EVAL_CONSTANTS if k in r}
+            if constants and constants != self._constants:
+                set_tags(self.client, self.run_id, constants)
+                self._constants = constants
 
     @_tracking_call
     def log_grid(self, grid_uint8, epoch: int) -> None:
