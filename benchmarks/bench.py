@@ -329,7 +329,8 @@ def section_eval(args, device: torch.device) -> list[dict[str, Any]]:
                     if not cached:
                         for sub in ("real", "fidelity"):
                             shutil.rmtree(Path(tmp) / sub, ignore_errors=True)
-                    source = metrics.GeneratorSource(trainer.sample, c.nz, trainer.data.num_classes, trainer.device)
+                    source = metrics.GeneratorSource(trainer.sample, c.nz, trainer.data.num_classes, trainer.device,
+                                                     num_samples=n)
                     _sync(device)
                     t0 = time.perf_counter()
                     metrics.calculate(source, metrics.real_set(config), extractor, ("fid", "kid"), num_samples=n,

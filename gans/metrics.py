@@ -29,6 +29,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from gans.cache import atomic_write, cache_dir, data_key, read_json, write_json
 from gans.config import TrainConfig, UserError
 from gans.data import load_images, to_uint8
+from gans.trainer import Stack
 
 # ---------------------------------------------------------------- registry
 
@@ -125,15 +126,26 @@ class ImageSet(Dataset):
 Sampler = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-class GeneratorSource(GenerativeModelBase):
-    """A generator as torch-fidelity's input1: noise in, uint8 3-channel images out.
+def eval_noise(n: int, nz: int, num_classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The noise and labels (CPU) of an evaluation of `n` samples drawn with `seed`: the one rule the
+    per-epoch evaluator and `GeneratorSource` (`gans.score` of a checkpoint) share, so that a
+    checkpoint scores as its run did."""
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, nz, generator=rng)
+    return z, torch.randint(0, max(num_classes, 1), (n,), generator=rng)
 
-    Conditional models get labels drawn uniformly here, from a seeded generator of their own:
-    torch-fidelity 0.4.0's own conditional path (`num_classes > 0`) calls `np.int`, which NumPy
-    removed, so torch-fidelity is told the model is unconditional.
+
+class GeneratorSource(GenerativeModelBase):
+    """A generator as torch-fidelity's input1: `num_samples` uint8 3-channel images, in batches.
+
+    Its noise and labels are `eval_noise`'s, served in order; the noise torch-fidelity draws (from
+    its own NumPy stream) is only counted. Conditional models get their labels here too: torch-fidelity
+    0.4.0's own conditional path (`num_classes > 0`) calls `np.int`, which NumPy removed, so
+    torch-fidelity is told the model is unconditional.
     """
 
-    def __init__(self, sample: Sampler, nz: int, num_classes: int, device: torch.device | str, seed: int = 0):
+    def __init__(self, sample: Sampler, nz: int, num_classes: int, device: torch.device | str, seed: int = 0,
+                 num_samples: int = 0):
         super().__init__()
         # Kept in a tuple so that nn.Module does not adopt a generator module: torch-fidelity calls
         # .cuda() on its input, which would move the caller's model to the default GPU.
@@ -141,7 +153,8 @@ class GeneratorSource(GenerativeModelBase):
         self._nz = nz
         self.classes = num_classes
         self.device = torch.device(device)
-        self._rng = torch.Generator().manual_seed(seed)
+        self._z, self._labels = eval_noise(num_samples, nz, num_classes, seed)
+        self._done = 0
 
     @property
     def z_size(self):
@@ -157,20 +170,22 @@ class GeneratorSource(GenerativeModelBase):
 
     @torch.no_grad()
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        labels = torch.randint(0, max(self.classes, 1), (z.shape[0],), generator=self._rng)
-        x = self._sample[0](z.to(self.device), labels.to(self.device))
+        n, start = z.shape[0], self._done
+        if start + n > len(self._z):
+            raise ValueError(f"asked for more than the {len(self._z)} samples this source was made for")
+        self._done += n
+        x = self._sample[0](self._z[start:start + n].to(self.device), self._labels[start:start + n].to(self.device))
         return to_rgb_uint8(x).to(z.device)
 
 
 def sampler_of(generator: torch.nn.Module, precision: str = "fp32") -> Sampler:
-    """`sample(z, labels)` of a bare generator module, in eval mode, computed in `precision` (as
-    the trainer sampled it, so that a checkpoint scores as its run did)."""
-    generator.eval()
+    """`sample(z, labels)` of a bare generator module, in eval mode, computed in `precision` exactly
+    as the trainer samples it (`gans.trainer.Stack`, whose bf16 rules it shares), so that a
+    checkpoint scores as its run did."""
+    stack = Stack.of([generator], torch.bfloat16 if precision == "bf16" else None)
 
-    @torch.no_grad()
     def sample(z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            return generator(z, labels).float()
+        return stack.evaluate(0, z, labels).float()
 
     return sample
 
@@ -598,10 +613,8 @@ class Evaluator:
     def generate(self, trainer, member: int, seed: int, device: torch.device):
         """(the uint8 images on the CPU when other metrics need them, their FID/KID features on `device`
         when FID or KID is asked for; else None)."""
-        rng = torch.Generator().manual_seed(seed)
         n = self.config.num_samples
-        z = torch.randn(n, trainer.config.nz, generator=rng)
-        labels = torch.randint(0, max(trainer.data.num_classes, 1), (n,), generator=rng)
+        z, labels = eval_noise(n, trainer.config.nz, trainer.data.num_classes, seed)
         batch_size = default_batch_size(device)
         module = self.module(device) if self.own else None
         images, features = [], []

@@ -109,7 +109,8 @@ def score(args: argparse.Namespace) -> dict:
         _, generator, num_classes = generator_from_checkpoint(state, device)
         # In the precision it was trained in (checkpoints from before "resolved" was recorded: resolved here).
         precision = state.get("resolved", {}).get("precision") or resolve_precision(ckpt.precision, device)
-        fake = GeneratorSource(sampler_of(generator, precision), ckpt.nz, num_classes, device, seed=config.seed)
+        fake = GeneratorSource(sampler_of(generator, precision), ckpt.nz, num_classes, device, seed=config.seed,
+                               num_samples=config.num_samples)
         num_samples = config.num_samples
     else:
         try:

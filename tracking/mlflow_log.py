@@ -27,7 +27,8 @@ ROLE, STUDY_NAME, TRIAL_NUMBER, OPTUNA_STATE, BASELINE, REASON = (
 # Outcome of a training -> MLflow run status (a pruned trial was stopped on purpose: KILLED).
 STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "running": "RUNNING"}
 
-NOT_METRICS = {"epoch", "evaluated"}
+# `members`: how many runs trained together that epoch, tagged once as `members_together`.
+NOT_METRICS = {"epoch", "evaluated", "members"}
 
 # MLflow's chart view groups metrics into sections by the prefix before "/", in alphabetical order:
 # the sample-quality metrics (the study metric among them) first, then the training curves, then speed.
