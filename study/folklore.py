@@ -53,7 +53,7 @@ NUM_SAMPLES = 1000
 GRID_EPOCHS = (100, 300, 550, 1000, 1500)
 """epochs whose sample grids are kept (the report shows them beside real photos)"""
 GRID_SIZE = 16
-"""samples per kept grid: 25 runs x 6 grids must stay a few MB"""
+"""samples per kept grid: 25 runs x 6 grids must stay a few MB in a sitting's runs.tar.gz"""
 PAPER = {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "nz": 100, "ngf": 64, "ndf": 64, "real_label": 1.0,
          "fake_label": 0.0, "augment": "none"}
 

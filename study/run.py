@@ -499,11 +499,13 @@ def folklore_plan(groups, seeds: int, base: TrainConfig) -> float:
     from study import estimate as E
 
     runs = sum(len(g) for g in groups) * seeds
-    images = runs * base.epochs * (len(train_data(base)) // base.batch_size) * base.batch_size
+    photos = len(train_data(base))
+    steps = photos // base.batch_size
+    images = runs * base.epochs * steps * base.batch_size
+    # Every group is costed at the largest group's measured step: an upper bound for the smaller ones.
     costs = E.measure(base, worker_threads(1), members=max(len(g) for g in groups) * seeds)
-    steps = len(train_data(base)) // base.batch_size
     total = sum(folklore.group_cost(g, seeds, costs.epoch_s / steps, costs.eval_s, steps) for g in groups)
-    print(f"plan: {runs} runs ({len(groups)} groups trained together) x {base.epochs} epochs x {len(train_data(base))} "
+    print(f"plan: {runs} runs ({len(groups)} groups trained together) x {base.epochs} epochs x {photos} "
           f"photos = {images:,} image-iterations; about {E.hours(total)} on {costs.device} "
           f"({costs.epoch_s:.2g} s per epoch of the largest group, {costs.eval_s:.2g} s per evaluation, measured)",
           file=sys.stderr, flush=True)
