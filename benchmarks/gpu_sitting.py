@@ -33,6 +33,7 @@ import torch
 from gans.cli import main_guard
 from gans.config import TrainConfig
 from gans.data import load_images
+from gans.extractors import auto_extractor
 from gans.metrics import build_evaluator
 from gans.train import ensure_writable_dir
 from gans.trainer import Trainer, load_train_data, resolve_device
@@ -58,7 +59,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"random control configurations (default: {folklore.RANDOM_CONTROLS})")
     p.add_argument("--num-samples", type=int, default=folklore.NUM_SAMPLES,
                    help=f"generated images per evaluation (default: {folklore.NUM_SAMPLES})")
-    p.add_argument("--extractor", default=None, help="inception (default on CUDA) | domain (default on a CPU)")
+    p.add_argument("--extractor", default=None, help="inception (default on CUDA, and for photos without "
+                   "--domain-data) | domain (default on a CPU with --domain-data)")
+    p.add_argument("--domain-data", default="", help="labelled data set of the domain extractor: mnist | "
+                   "fashion-mnist | PATH of class folders (default: none)")
     p.add_argument("--skip", default="", help="comma-separated configurations already run by an earlier sitting")
     p.add_argument("--toy", action="store_true", help="tiny models (CPU rehearsal): ngf = ndf = 8, nz = 16")
     return p.parse_args(argv)
@@ -230,12 +234,16 @@ def main(argv: list[str] | None = None) -> int:
     facts = device_facts(device)
     log(f"device: {facts['name']} ({clock.elapsed():.0f} s)")
     extractor = args.extractor or ("inception" if device.type == "cuda" else "domain")
-    if device.type != "cuda" and extractor == "domain":
-        log("warning: on a CPU the metrics use the domain extractor: not the folklore's measurement "
-            "(Inception FID), a rehearsal")
     base = folklore.base_config(args.data, limit=args.limit, epochs=args.horizon, eval_every=args.eval_every,
                                 num_samples=args.num_samples, kid_subset_size=args.num_samples,
-                                extractor=extractor, device=str(device))
+                                extractor=extractor, domain_data=args.domain_data, device=str(device))
+    if not args.extractor:  # photos without labelled data get Inception, on any device
+        base, notes = auto_extractor(base, device)
+        for line in notes:
+            log(line)
+    if device.type != "cuda" and base.extractor == "domain":
+        log("warning: on a CPU the metrics use the domain extractor: not the folklore's measurement "
+            "(Inception FID), a rehearsal")
     configs = folklore.configurations(base, args.randoms, fixed={"ngf": 8, "ndf": 8, "nz": 16} if args.toy else None)
     skip = {s for s in args.skip.split(",") if s}
     data = load_train_data(base)

@@ -50,8 +50,9 @@ def read_json(path: str | os.PathLike) -> Any | None:
 
 def data_key(data: str) -> str:
     """A file-name-safe identity of a data set: the built-in name, or for a folder its name plus a
-    fingerprint of its listing (relative paths, sizes, modification times), so that editing the
-    folder invalidates what was cached for it."""
+    fingerprint of its resolved path and of its listing (relative paths, sizes, modification times),
+    so that what is cached for a folder derives from that folder's files only and editing them
+    invalidates it. Callers add the split, the limit and the image size (`gans.metrics.RealSet`)."""
     import hashlib
     import re
 
@@ -60,7 +61,7 @@ def data_key(data: str) -> str:
     if data in BUILTIN:
         return data
     root = Path(data).resolve()
-    h = hashlib.sha1()
+    h = hashlib.sha1(f"{root}\n".encode())
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for name in sorted(filenames):

@@ -1,15 +1,49 @@
-"""Command-line plumbing shared by every entry point: flags generated from `TrainConfig`, and the
-rule that user errors become one line on stderr with exit code 2."""
+"""Command-line plumbing shared by every entry point: the parser every CLI builds (`Parser`: a bad
+or misspelled flag is one line with a suggestion, not a page of usage), flags generated from
+`TrainConfig`, descriptions from module docstrings, and the rule that user errors become one line on
+stderr with exit code 2."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import functools
+import re
 import sys
 from typing import Callable, Iterable
 
 from gans.config import TrainConfig, UserError, field_docs, field_types, flag
+
+
+class Parser(argparse.ArgumentParser):
+    """The `ArgumentParser` of every gan-study CLI. A usage error is one line on stderr and exit
+    code 2, like a `UserError`; an unknown flag names the closest known one (`--trails` ->
+    `--trials`)."""
+
+    def error(self, message: str):
+        unknown = re.match(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            message = "; ".join(self.unrecognized(unknown.group(1).split()))
+        self.exit(2, f"error: {message}\n")
+
+    def unrecognized(self, words: list[str]) -> list[str]:
+        """One phrase per unknown flag in `words` (stray values are named only when no flag is)."""
+        options = [o for action in self._actions for o in action.option_strings if o.startswith("--")]
+        flags = [w for w in words if w.startswith("-")] or words
+        out = []
+        for word in flags:
+            close = difflib.get_close_matches(word.split("=", 1)[0], options, n=1, cutoff=0.75)
+            out.append(f"unrecognized argument {word}" + (f"; did you mean {close[0]}?" if close else ""))
+        return out
+
+
+def describe(doc: str) -> str:
+    """A CLI's description from its module docstring: the first paragraph in whole sentences, on one
+    line, without the leading "`python -m x`: "."""
+    text = " ".join(doc.split("\n\n")[0].split())
+    text = re.sub(r"^`python -m [\w.]+`: ", "", text)
+    return text[:1].upper() + text[1:]
 
 
 def add_config_flags(

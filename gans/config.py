@@ -33,8 +33,8 @@ class TrainConfig:
     """model family: mlp | cgan | dcgan | cdcgan (CLIs: mlp for mnist/fashion-mnist, dcgan for a folder)"""
     data: str = "mnist"
     """mnist | fashion-mnist | PATH to an image folder (ImageFolder layout or flat)"""
-    data_root: str = "data"
-    """folder holding MNIST/raw and FashionMNIST/raw (downloaded there when online)"""
+    data_root: str = ""
+    """folder holding MNIST/raw and FashionMNIST/raw ('' = $GAN_STUDY_DATA_ROOT, else ../shared/data when it exists, else ./data, downloaded there when online)"""
     image_size: int = 28
     """side of the square training images in pixels: 28, 32 or 64 (CLIs: 28 for MLP models, 64 for DCGANs)"""
     limit: int = 0
@@ -88,7 +88,7 @@ class TrainConfig:
     kid_subset_size: int = 1000
     """KID subset size; lowered to the number of generated or real images when there are fewer"""
     domain_data: str = ""
-    """labelled data set for --extractor domain: mnist | fashion-mnist | PATH ('' = --data or its labelled parent)"""
+    """labelled data set for --extractor domain: mnist | fashion-mnist | PATH of class folders ('' = --data when it is one of these)"""
     domain_weights: str = ""
     """domain classifier file for --extractor domain ('' = the cached one of --domain-data, trained when missing)"""
     inception_weights: str = ""

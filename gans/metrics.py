@@ -8,7 +8,8 @@ uniformly drawn labels for conditional models), the honest small-sample bookkeep
 used, KID subsets no larger than the samples, a flag when FID has fewer samples than dimensions),
 FID and KID of feature matrices (`fid_statistics`, `frechet_distance`, `FidReference`,
 `kernel_inception_distance`: torch-fidelity's numbers without its CPU round trip) and
-`build_evaluator`, the hook the trainer calls at evaluated epochs.
+`build_evaluator`, the hook the trainer calls at evaluated epochs (which, beside a held-out
+reference, also computes the `gans.diagnostics` of overfitting and memorisation).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from gans.cache import atomic_write, cache_dir, data_key, read_json, write_json
 from gans.config import TrainConfig, UserError
 from gans.data import load_images, to_uint8
+from gans.diagnostics import DIAG_REAL, diagnostics
 from gans.trainer import Stack
 
 # ---------------------------------------------------------------- registry
@@ -543,6 +545,15 @@ class Reference:
             self.features = real_features(self.real, extractor, layer, module, device).to(device)
             self.fid = FidReference.of(self.features)
 
+    def resampled(self, seed: int) -> "Reference":
+        """This loaded reference with its images drawn again, with replacement, by `seed`: another
+        real set of the same size from the same images, so that re-scoring measures the real side's
+        sampling noise as well as the generated side's."""
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randint(0, len(self.features), (len(self.features),), generator=gen).to(self.features.device)
+        features = self.features[idx]
+        return Reference(self.real, self.suffix, features, FidReference.of(features))
+
     def key(self, name: str) -> str:
         """`name` of this reference's record: kid_std -> kid_train_std, num_real -> num_real_train."""
         if name == "num_real":
@@ -574,7 +585,10 @@ class Evaluator:
     generator into the extractor's torch-fidelity module, and the real side's features are loaded
     (or computed and cached) at the first evaluation; IS and precision/recall score the same
     generated images through `calculate`. With `reference = heldout`, `fid`/`kid` compare with
-    held-out images and `fid_train`/`kid_train` with the training images, from one set of samples.
+    held-out images and `fid_train`/`kid_train` with the training images, from one set of samples,
+    and the diagnostics of `gans.diagnostics` (D's overfitting on the first `DIAG_REAL` training and
+    held-out images, k-NN precision/recall and memorisation on the same features) come too, when
+    FID or KID is asked for and the trainer has a discriminator (`discriminate`).
     """
 
     def __init__(self, config: TrainConfig, extractor, names: Sequence[str]):
@@ -588,6 +602,8 @@ class Evaluator:
             raise ValueError(f"extractor {extractor.name}: FID and KID use different layers {sorted(layers)}")
         self.layer = next(iter(layers), None)
         self._module: torch.nn.Module | None = None
+        self.diagnose = bool(self.own) and getattr(config, "reference", "train") == "heldout"
+        self._heldout_images: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def module(self, device: torch.device) -> torch.nn.Module:
         if self._module is None:
@@ -607,7 +623,34 @@ class Evaluator:
                                      seed=seed, device=device))
             if self.own:
                 out.update(self.score(features, seed, device))
+            if self.diagnose and hasattr(trainer, "discriminate"):
+                out.update(self.diagnostics(trainer, member, features, device))
         return out
+
+    @torch.no_grad()
+    def diagnostics(self, trainer, member: int, features: torch.Tensor, device: torch.device) -> dict[str, float | int]:
+        """`gans.diagnostics` of one evaluation: D's logits on the first `diag_num_real` training and
+        held-out images (as many of each; the held-out ones decoded at the first call and kept), and the
+        generated, training and held-out features `score` has loaded."""
+        heldout, train = self.references
+        if self._heldout_images is None:
+            real = heldout.real
+            data = load_images(real.data, data_root=real.data_root, image_size=real.image_size, limit=real.limit,
+                               split=real.split)
+            n = min(DIAG_REAL, len(data))
+            self._heldout_images = (data.images[:n].clone(), data.labels[:n].clone())
+        held_x, held_y = self._heldout_images
+        n = min(len(held_x), len(trainer.data))
+        batch = default_batch_size(device)
+
+        def logits(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return torch.cat([trainer.discriminate(x[i:i + batch], y[i:i + batch], member=member)
+                              for i in range(0, len(x), batch)])
+
+        out = diagnostics(train_logits=logits(trainer.data.images[:n], trainer.data.labels[:n]),
+                          heldout_logits=logits(held_x[:n], held_y[:n]), fake=features,
+                          train=train.features, heldout=heldout.features)
+        return {**out, "diag_num_real": n}
 
     @torch.no_grad()
     def generate(self, trainer, member: int, seed: int, device: torch.device):
@@ -628,10 +671,13 @@ class Evaluator:
         return torch.cat(images) if images else None, torch.cat(features) if features else None
 
     def score(self, features: torch.Tensor, seed: int, device: torch.device) -> dict[str, float | int]:
+        """FID/KID of `features` against each reference; at a seed other than `EVAL_SEED` (a re-scoring)
+        against each reference's images resampled with that seed, so both sides are drawn afresh."""
         out: dict[str, float | int] = {}
         for ref in self.references:
             ref.load(self.extractor, self.layer, self.module(device), device)
-            out.update(score_features(features, ref, self.own, self.extractor.feature_dim,
+            side = ref if seed == EVAL_SEED else ref.resampled(seed)
+            out.update(score_features(features, side, self.own, self.extractor.feature_dim,
                                       self.config.kid_subset_size, seed))
         return out
 
@@ -639,7 +685,8 @@ class Evaluator:
 def build_evaluator(config: TrainConfig) -> Evaluator | None:
     """The per-epoch evaluator of a run (None when `config.metrics` names none); `.extractor` is its
     extractor, trained or located here, once.
-    `evaluate(trainer, seed=k)` draws another set of samples (k != EVAL_SEED) from the same generator.
+    `evaluate(trainer, seed=k)` (k != EVAL_SEED) draws another set of samples from the same generator and
+    resamples each real reference with replacement: a re-scoring with both sides drawn afresh.
     """
     from gans.extractors import build_extractor
     from gans.trainer import resolve_device

@@ -15,7 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
-from gans.cli import add_config_flags, config_overrides, main_guard
+from gans.cli import Parser, add_config_flags, config_overrides, describe, main_guard
 from gans.config import IMAGE_SIZES, TrainConfig, UserError
 
 DEFAULT_METRICS = "fid,kid,is"
@@ -25,8 +25,8 @@ SCORE_FIELDS = ("extractor", "metrics", "num_samples", "data_root", "image_size"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="python -m gans.score", description=__doc__.splitlines()[0],
+    p = Parser(
+        prog="python -m gans.score", description=describe(__doc__),
         epilog="With a folder as --fake, --num-samples caps the images read (default: all of them) and "
                "--image-size defaults to the size of its images; with a checkpoint, both come from the checkpoint "
                "unless given.",
@@ -68,7 +68,7 @@ def _renamed(e: UserError, flag: str) -> UserError:
 
 def score(args: argparse.Namespace) -> dict:
     from gans.data import BUILTIN, load_images
-    from gans.extractors import build_extractor, check_extractor_name
+    from gans.extractors import auto_extractor, build_extractor, check_extractor_name
     from gans.metrics import (GeneratorSource, ImageSet, RealSet, calculate, computable, effective_limit,
                               parse_metrics, sampler_of)
     from gans.trainer import generator_from_checkpoint, load_checkpoint, resolve_device, resolve_precision
@@ -100,6 +100,10 @@ def score(args: argparse.Namespace) -> dict:
         model = "mlp"  # only to make the configuration valid at every image size; nothing is trained
     config = TrainConfig(data=args.real, model=model, **over)
     device = resolve_device(config.device)
+    if "extractor" not in over:  # a photo folder without labelled data: Inception, not a guessed classifier
+        config, notes = auto_extractor(config, device)
+        for line in notes:
+            print(line, file=sys.stderr)
 
     t0 = time.perf_counter()
     extractor = build_extractor(config, device)

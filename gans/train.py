@@ -17,9 +17,9 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from gans.cli import add_config_flags, config_overrides, main_guard
+from gans.cli import Parser, add_config_flags, config_overrides, describe, main_guard
 from gans.config import TrainConfig, UserError, follow_data
-from gans.trainer import Record, Trainer, load_train_data, use_worker_threads
+from gans.trainer import Record, Trainer, load_train_data, resolve_device, use_worker_threads
 
 
 def ensure_writable_dir(path: Path, flag: str = "--out") -> Path:
@@ -86,11 +86,10 @@ def parse_seeds(text: str | None) -> list[int]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m gans.train", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p = Parser(prog="python -m gans.train", description=describe(__doc__))
+    p.add_argument("--out", required=True, type=Path, help="output folder (required)")
     p.add_argument("--seeds", metavar="S1,S2,...",
-                   help="train these seeds at once, one folder each: OUT/seed-<s>/ (--seed trains one run)")
+                   help="train these seeds at once, one folder each: OUT/seed-<s>/ (default: one run, of --seed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_flags(p)
     return p.parse_args(argv)
@@ -142,6 +141,12 @@ def train_folders(trainer: Trainer, folders: list[RunFolder], bar=None) -> dict[
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = TrainConfig(**follow_data(config_overrides(args)))
+    if config.metric_names and "extractor" not in config_overrides(args):
+        from gans.extractors import auto_extractor  # torch-fidelity is imported only when scoring
+
+        config, notes = auto_extractor(config, resolve_device(config.device))  # a photo folder without labels
+        for line in notes:
+            print(line, file=sys.stderr)
     seeds = parse_seeds(args.seeds)
     configs = [config.replace(seed=s) for s in seeds] or [config]
     # The metrics' domain classifier reports its held-out accuracy through logging when it is trained.

@@ -258,8 +258,8 @@ class Trainer:
     train and yield epoch records.
 
     `config` is one `TrainConfig` (one run) or a sequence of them equal but for `MEMBER_FIELDS`.
-    Members are numbered 0..K-1 in that order; `sample`, `grid`, `state_dict` and `save` take a
-    member number. `graph` (CUDA only; default on there) replays the captured step.
+    Members are numbered 0..K-1 in that order; `sample`, `discriminate`, `grid`, `state_dict` and `save`
+    take a member number. `graph` (CUDA only; default on there) replays the captured step.
     """
 
     def __init__(self, config: TrainConfig | Sequence[TrainConfig], data: ImageData | None = None, *,
@@ -547,6 +547,18 @@ class Trainer:
         if labels is None:
             labels = torch.randint(0, self.data.num_classes, (z.shape[0],), device=self.device)
         return self.g.evaluate(self._position(member), z.to(self.device, self.dtype), labels.to(self.device)).float()
+
+    @torch.no_grad()
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None, member: int = 0) -> torch.Tensor:
+        """Member's discriminator logits (N, float32) on images `x` (uint8, or floats in [-1, 1]) in eval
+        mode (no dropout; BatchNorm running stats). Conditional models need the images' `labels`."""
+        if labels is None:
+            if self.config.conditional:
+                raise ValueError("a conditional discriminator needs the images' labels")
+            labels = torch.zeros(x.shape[0], dtype=torch.long)
+        x = x.to(self.device)
+        x = x.to(self.dtype).div(127.5).sub(1.0) if x.dtype == torch.uint8 else x.to(self.dtype)
+        return self.d.evaluate(self._position(member), x, labels.to(self.device)).float()
 
     def grid(self, member: int = 0) -> torch.Tensor:
         """Sample grid of the member's fixed noise as a uint8 C x H x W image (rows of 8)."""

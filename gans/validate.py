@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from gans.cli import main_guard
+from gans.cli import Parser, main_guard
 from gans.config import BUILTIN_DATA, TrainConfig, UserError
 from gans.disturb import DISTURBANCES, LEVELS, disturb
 
@@ -111,7 +111,7 @@ def markdown(rows: list[dict], device: str) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m gans.validate", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m gans.validate", description=__doc__.split("\n\n")[0])
     p.add_argument("--extractor", default=TrainConfig.extractor)
     p.add_argument("--data", action="append", help="mnist | fashion-mnist | FOLDER (repeatable; default mnist)")
     p.add_argument("--n", type=int, default=1000, help="images per side")

@@ -1,4 +1,5 @@
-"""`python -m reports.build`: the Markdown report of one study, answering "is 500–600 epochs best?".
+"""`python -m reports.build`: the Markdown report of one study, answering "is 500–600 epochs best?" (or
+the band `--band` names).
 
 Reads the stores (the Optuna study; the study's MLflow runs, metric histories and sample images)
 and the data set's first images; never trains. Writes `DIR/report.md`, its PNG charts,
@@ -21,25 +22,40 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gans.cli import main_guard
+from gans.cli import Parser, main_guard
 from gans.config import UserError
 from gans.urls import mask_url
 from reports import verdict as V
+from reports.diagnostics import write_diagnostics
 
 MANIFEST = ".report-files"
 IMPORTANCE_EVALUATOR = "fANOVA"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p = Parser(prog="python -m reports.build", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--study-name", required=True, help="the Optuna study (and MLflow experiment) to report on")
     p.add_argument("--storage", metavar="URL", help="Optuna storage of the study (default: sqlite:///optuna.db)")
     p.add_argument("--tracking-uri", metavar="URI",
                    help="MLflow tracking URI (default: the one the study recorded, else sqlite:///mlflow.db)")
-    p.add_argument("--out", type=Path, default=Path("report"), metavar="DIR",
-                   help="folder for report.md, charts and trials.csv (default: report)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="folder for report.md, charts and trials.csv (default: report-STUDY, as study.run writes)")
     p.add_argument("--top", type=int, default=3, help="top trials highlighted in curves and sample grids (default: 3)")
+    add_band_arg(p)
     return p.parse_args(argv)
+
+
+def band_arg(text: str) -> tuple[int, int]:
+    try:
+        return V.parse_band(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_band_arg(p: argparse.ArgumentParser) -> None:
+    """`--band FIRST-LAST`, the epochs the folklore under test names as best (shared with study.run)."""
+    p.add_argument("--band", type=band_arg, default=V.FOLKLORE_BAND, metavar="FIRST-LAST",
+                   help=f"the epochs the folklore names as best (default: {V.FOLKLORE_BAND[0]}-{V.FOLKLORE_BAND[1]})")
 
 
 # ---------------------------------------------------------------- Markdown helpers
@@ -83,12 +99,15 @@ class Horizon:
     """horizon.csv: one row per finished run and evaluated epoch: run_id, source, trial, baseline, seed,
     epoch, step, images_seen, each metric, and its re-scorings"""
     verdict: V.HorizonVerdict | None
+    """the pooled verdict (`groups['pooled']`)"""
     diverged: Any
     """failed runs at this horizon: run_id, source, seed, reason"""
     runs: Any
     """one row per finished run: run_id, source, trial, seed, steps_per_epoch, batch_size"""
     why: str = ""
     """why there is no verdict (verdict None)"""
+    groups: dict[str, V.HorizonVerdict] = field(default_factory=dict)
+    """the verdict pooled and per group of configurations (selected, baseline, random) when there are several"""
 
 
 @dataclass
@@ -102,25 +121,36 @@ class Analysis:
     horizon: Horizon | None = None
     importances: dict[str, float] = field(default_factory=dict)
     importance_note: str = ""
+    band: tuple[int, int] = V.FOLKLORE_BAND
+    """the epochs the folklore names as best"""
 
 
-def analyse(data, top_k: int) -> Analysis:
+def analyse(data, top_k: int, band: tuple[int, int] = V.FOLKLORE_BAND) -> Analysis:
     t = data.trials
     counts = {s: int((t["state"] == s).sum()) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")}
     done = t[(t["state"] == "COMPLETE") & t["value"].notna()]
     done = done.sort_values(["value", "number"], ascending=[data.minimize, True])
-    a = Analysis(done=done, top=[int(n) for n in done["number"].head(top_k)], counts=counts)
-    a.horizon = horizon_analysis(data)
+    a = Analysis(done=done, top=[int(n) for n in done["number"].head(top_k)], counts=counts, band=band)
+    a.horizon = horizon_analysis(data, band)
     if data.searched:  # a study of fixed configurations (`study.sitting`) has nothing to attribute
         a.importances, a.importance_note = importances(data, len(done))
     return a
 
 
 def source_label(trial, baseline: str) -> str:
+    if isinstance(trial, str):  # a random control (`study.confirm`): no trial
+        return trial
     return f"{baseline} (trial {int(trial)})" if baseline else f"trial {int(trial)}"
 
 
-def horizon_analysis(data) -> Horizon | None:
+def run_group(trial, baseline: str, group) -> str:
+    """How a horizon configuration was chosen: its logged group, else a baseline's or the search's."""
+    if isinstance(group, str) and group:
+        return group
+    return "baseline" if baseline else "selected"
+
+
+def horizon_analysis(data, band: tuple[int, int] = V.FOLKLORE_BAND) -> Horizon | None:
     """The verdict's input: the finished runs at the largest horizon any finished run reached."""
     import pandas as pd
 
@@ -133,6 +163,8 @@ def horizon_analysis(data) -> Horizon | None:
     H = int(finished["horizon"].max())
     runs = finished[finished["horizon"] == H].copy()
     runs["source_label"] = [source_label(n, b) for n, b in zip(runs["source"], runs["baseline"])]
+    runs["group"] = [run_group(n, b, g) for n, b, g in
+                     zip(runs["source"], runs["baseline"], runs["group"] if "group" in runs else [""] * len(runs))]
     failed = c[(c["status"] == "FAILED") & (c["horizon"] == H)]
     diverged = pd.DataFrame({"run_id": failed["run_id"], "seed": failed["seed"], "reason": failed["reason"],
                              "source": [source_label(n, b) for n, b in zip(failed["source"], failed["baseline"])]})
@@ -143,6 +175,7 @@ def horizon_analysis(data) -> Horizon | None:
     spe = wide["run_id"].map(info["steps_per_epoch"]).astype(float)
     batch = wide["run_id"].map(info["batch_size"]).astype(float)
     frame = pd.DataFrame({"run_id": wide["run_id"], "source": wide["run_id"].map(info["source_label"]),
+                          "group": wide["run_id"].map(info["group"]),
                           "trial": wide["run_id"].map(info["source"]), "baseline": wide["run_id"].map(info["baseline"]),
                           "seed": wide["run_id"].map(info["seed"]), "epoch": wide["epoch"].astype(int),
                           "step": (wide["epoch"] * spe).astype("Int64"),
@@ -152,22 +185,24 @@ def horizon_analysis(data) -> Horizon | None:
     for k in metric_cols:
         frame[k] = wide[k]
     frame = frame.sort_values(["source", "seed", "epoch"]).reset_index(drop=True)
-    summary = pd.DataFrame({"run_id": runs["run_id"], "source": runs["source_label"], "trial": runs["source"],
+    summary = pd.DataFrame({"run_id": runs["run_id"], "source": runs["source_label"], "group": runs["group"],
+                            "trial": runs["source"],
                             "seed": runs["seed"], "steps_per_epoch": runs["steps_per_epoch"],
                             "batch_size": runs["batch_size"]})
     out = Horizon(H, frame, None, diverged, summary)
     if data.metric not in frame:
         out.why = f"the horizon runs logged no {data.metric}"
         return out
-    curves = frame.loc[frame[data.metric].notna(), ["run_id", "source", "epoch", data.metric]].rename(
+    curves = frame.loc[frame[data.metric].notna(), ["run_id", "source", "group", "epoch", data.metric]].rename(
         columns={data.metric: "value"})
     # Evaluation noise: the original value and the re-scorings of the same generator at the same epoch.
     resampled = [k for k in frame.columns if k.startswith(f"{data.metric}_resample_")]
     repeats = frame.melt(id_vars=["run_id", "epoch"], value_vars=[data.metric, *resampled]).dropna()
     repeats = repeats[repeats.groupby(["run_id", "epoch"])["value"].transform("size") > 1]
     try:
-        out.verdict = V.horizon_verdict(curves, horizon=H, noise=V.noise_sd(repeats), metric=metric_name(data.metric),
-                                        minimize=data.minimize)
+        out.groups = V.group_verdicts(curves, horizon=H, noise=V.noise_sd(repeats), metric=metric_name(data.metric),
+                                      minimize=data.minimize, band=band)
+        out.verdict = out.groups["pooled"]
     except ValueError as e:
         out.why = str(e)
     return out
@@ -239,48 +274,70 @@ def steps_images(hz: Horizon, epoch: float) -> str:
 
 def write_verdict(r: Report, data, a: Analysis) -> None:
     hz = a.horizon
-    r.add("## Verdict: is 500–600 epochs best, does 1000 go weird?", "")
+    H = hz.horizon if hz is not None else 1000
+    r.add(f"## Verdict: is {V.band_text(a.band)} epochs best, does {H} go weird?", "")
     confirm_cmd = (f"python -m study.confirm --study-name {data.study_name} --storage '{mask_url(data.storage)}' "
-                   f"--tracking-uri '{mask_url(data.tracking_uri)}' --top 3 --seeds 3")
+                   f"--tracking-uri '{mask_url(data.tracking_uri)}' --top 3 --seeds 5")
     if hz is None or hz.verdict is None:
         why = hz.why if hz is not None else "the study has no finished horizon runs"
         r.add(f"- **No verdict yet: {why}.** The search trials cannot answer it: each trial's best epoch is "
-              "capped by its own sampled budget. Horizon runs retrain the top configurations and the seed "
-              f"baselines with fresh seeds, all to the same horizon: `{confirm_cmd}`, then rebuild this report.", "")
+              "capped by its own sampled budget. Horizon runs retrain the top configurations, the seed "
+              f"baselines and random configurations with fresh seeds, all to the same horizon: `{confirm_cmd}`, "
+              "then rebuild this report.", "")
     else:
         write_horizon_verdict(r, data, hz)
     if data.searched:
         write_search_summary(r, data, a)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def noise_sentence(used) -> str:
+    """How "within evaluation noise" was measured: both kinds, and the rule that picks one."""
+    rescore, jitter = used["rescore_sd"].dropna(), used["jitter_sd"].dropna()
+    kinds = [f"re-scoring one generator on fresh sample sets (median SD {V.fmt(float(rescore.median()))}, "
+             f"{len(rescore)} runs)" if not rescore.empty else "no re-scorings logged",
+             f"the curve's epoch-to-epoch jitter (median SD {V.fmt(float(jitter.median()))})" if not jitter.empty
+             else "curves too short for jitter"]
+    return (f"Noise per run is the larger of two estimates: {kinds[0]}, and {kinds[1]}; \"within noise\" means "
+            "within 1.96·√2 of those SDs.")
+
+
 def write_horizon_verdict(r: Report, data, hz: Horizon) -> None:
     M = metric_name(data.metric)
     v, H = hz.verdict, hz.horizon
+    b = V.band_text(v.band)
     used = v.used
-    n, k = len(used), v.configurations
-    boot = (f"hierarchical bootstrap over {k} configurations and their seeds, {V.BOOTSTRAP_RESAMPLES:,} "
-            f"resamples, seed {V.BOOTSTRAP_SEED}")
-    noise = used["noise"].dropna()
+    n, k = len(used), v.k
+    boot = (f"two-stage bootstrap over {plural(k, 'configuration')} and their seeds (expanded percentile, "
+            f"{V.BOOTSTRAP_RESAMPLES:,} resamples, seed {V.BOOTSTRAP_SEED})")
+    seeds = ", ".join(sorted({str(x) for x in used.groupby("source").size()}))
     bullets = [
         f"**{v.sentence}**",
-        f"From {n} horizon runs ({k} configurations × "
-        f"{', '.join(sorted({str(x) for x in used.groupby('source').size()}))} seeds), each trained to **{H} "
+        f"From {plural(n, 'horizon run')} ({plural(k, 'configuration')} × {seeds} seeds), each trained to **{H} "
         f"epochs**{steps_images(hz, H)}, {M} evaluated every "
         f"{V.fmt(float(np.median(np.diff(sorted(hz.frame['epoch'].unique())))))} epochs on the same sample "
-        f"sizes and evaluation noise (extractor and N under Caveats); 95 % CIs by {boot}.",
-        f"**Where the curves bottom out:** median best epoch **{V.fmt(v.best_epoch.value)}**{steps_images(hz, v.best_epoch.value)}, "
-        f"CI {ci(v.best_epoch)}; the earliest epoch within evaluation noise of each run's best: median "
-        f"{V.fmt(v.earliest_ok.value)}, CI {ci(v.earliest_ok)}. **P(best epoch in 500–600) = "
-        f"{V.fmt(v.in_band.value, 2)}**, CI {ci(v.in_band)}.",
-        f"**Is 500–600 best?** The best {M} inside 500–600 lies a median **{V.fmt(v.gap.value)}** above the run's best "
-        f"anywhere (CI {ci(v.gap)}); for {v.gap_within_noise} of {n} runs it is within evaluation noise "
-        + (f"(1.96·√2 × the SD of re-scoring one generator on fresh sample sets; median SD {V.fmt(float(noise.median()))})."
-           if not noise.empty else "(no re-scorings logged: noise taken as 0)."),
-        f"**Does {H} go weird?** Mean {M} over epochs {H - V.END_WINDOW + 1}–{H} minus the mean over 500–600, paired "
-        f"within each run: median **{V.fmt(v.contrast.value)}** (CI {ci(v.contrast)}; positive = worse at {H}), "
-        f"Wilcoxon signed-rank p = {V.fmt(v.wilcoxon_p, 2)} over {int(used['contrast'].notna().sum())} runs (seeds of one "
-        "configuration are not independent, so this p is optimistic; the CI accounts for it)."
-        + (f" The literal reading, {M} at epoch {H} minus the best inside 500–600: median {V.fmt(v.literal.value)} "
+        f"sizes (extractor and N under Caveats); 95 % CIs by {boot}.",
+        f"**Where the curves bottom out:** median best epoch **{V.fmt(v.best_epoch.value)}**"
+        f"{steps_images(hz, v.best_epoch.value)}, CI {ci(v.best_epoch)}; the earliest epoch within evaluation noise "
+        f"of each run's best: median {V.fmt(v.earliest_ok.value)}, CI {ci(v.earliest_ok)}. **P(best epoch in {b}) = "
+        f"{V.fmt(v.in_band.value, 2)}** over runs ({int(used['in_band'].sum())} of {n}, exact CI {ci(v.in_band)}); over "
+        f"configurations, by their seed-averaged curves, {int(v.configurations['in_band'].sum())} of {k} "
+        f"(exact CI {ci(v.in_band_configurations)}).",
+        f"**Is {b} best?** The best {M} inside {b} lies a median **{V.fmt(v.gap.value)}** above the run's best "
+        f"anywhere (CI {ci(v.gap)}); for {v.gap_within_noise} of {n} runs it is within evaluation noise. "
+        + noise_sentence(used),
+        f"**Does {H} go weird?** Mean {M} over epochs {H - V.END_WINDOW + 1}–{H} minus the mean over {b}, paired "
+        f"within each run: median **{V.fmt(v.contrast.value)}** (CI {ci(v.contrast)}; positive = worse at {H}). "
+        f"Per configuration (seed-averaged curves): worse at {H} in {v.worse_configurations} of {k}, exact sign-flip "
+        f"p = {V.fmt(v.contrast_p, 2)}"
+        + (f" (with {plural(k, 'configuration')} no p below {V.fmt(V.smallest_p(k), 2)} is possible)"
+           if k < V.FEW_CONFIGURATIONS else "")
+        + f". Wilcoxon signed-rank over the {int(used['contrast'].notna().sum())} runs: p = {V.fmt(v.wilcoxon_p, 2)} "
+          "(treats seeds of one configuration as independent, so it is optimistic)."
+        + (f" The literal reading, {M} at epoch {H} minus the best inside {b}: median {V.fmt(v.literal.value)} "
            f"(CI {ci(v.literal)}), biased towards 'worse' because a minimum over several noisy evaluations is "
            "low by construction." if v.literal is not None else ""),
     ]
@@ -292,10 +349,33 @@ def write_horizon_verdict(r: Report, data, hz: Horizon) -> None:
            + (": " + ", ".join(f"{x['source']} seed {_seed(hz, x['run_id'])}" for _, x in collapsed.iterrows())
               if not collapsed.empty else "") + "); collapsed runs stay in the estimates above"]
     bullets.append("Of the horizon runs, " + "; ".join(bad) + ".")
-    if H < V.FOLKLORE_BAND[1] + V.END_WINDOW:  # nothing in or past the band to compare
-        bullets = [bullets[0], f"{n} horizon runs of {k} configurations; median best epoch "
+    if H < v.band[1] + V.END_WINDOW:  # nothing in or past the band to compare
+        bullets = [bullets[0], f"{plural(n, 'horizon run')} of {plural(k, 'configuration')}; median best epoch "
                                f"{V.fmt(v.best_epoch.value)}, CI {ci(v.best_epoch)}."]
-    r.add(*[f"- {b}" for b in bullets], "")
+    r.add(*[f"- {x}" for x in bullets], "")
+    write_groups(r, data, hz)
+
+
+def write_groups(r: Report, data, hz: Horizon) -> None:
+    """The verdict per group of configurations: the search's choices can only be trusted if the
+    configurations nobody selected (seed baselines, random draws) answer alike."""
+    if len(hz.groups) < 3:  # pooled and a single group: nothing to compare
+        return
+    M = metric_name(data.metric)
+    rows = [[g, v.k, len(v.used), f"{V.fmt(v.best_epoch.value)} {ci(v.best_epoch)}",
+             f"{int(v.used['in_band'].sum())}/{len(v.used)} {ci(v.in_band)}",
+             f"{V.fmt(v.contrast.value)} {ci(v.contrast)}",
+             f"{v.worse_configurations}/{v.k}" if v.contrast.n else "–",
+             V.fmt(v.contrast_p, 2)] for g, v in hz.groups.items()]
+    r.add("### By how the configurations were chosen", "",
+          "`selected`: the search's best; `baseline`: the seed notebooks' settings; `random`: drawn from the search "
+          "space with a fixed seed. Horizon configurations picked by the search's final score cannot include ones "
+          "that degrade late, so the unselected groups are the check.", "",
+          table(["group", "configurations", "runs", "best epoch (median, CI)", f"best in {V.band_text(hz.verdict.band)}",
+                 f"end − band {M} (median, CI)", "configurations worse at the end", "sign-flip p"], rows), "")
+    said = V.disagreement(hz.groups)
+    r.add(said or "The groups give the same answer.", "")
+
 
 def write_search_summary(r: Report, data, a: Analysis) -> None:
     M = metric_name(data.metric)
@@ -374,10 +454,12 @@ def caveats(data, a: Analysis) -> list[str]:
     hz = a.horizon
     if hz is not None and hz.verdict is not None:
         v = hz.verdict
-        k = v.configurations
-        out.append(f"The verdict's CIs rest on {k} configuration{'s' if k != 1 else ''}: they describe these "
-                   "configurations on this data set, not GANs in general" + (
-                       "; with fewer than 5 configurations the bootstrap has few distinct resamples." if k < 5 else "."))
+        k = v.k
+        out.append(f"The verdict's CIs rest on {plural(k, 'configuration')}: they describe these configurations on "
+                   "this data set, not GANs in general" + (
+                       f"; with fewer than {V.FEW_CONFIGURATIONS} configurations no test across them can reach "
+                       f"p < 0.05 (the smallest possible is {V.fmt(V.smallest_p(k), 2)}), so read the CIs as "
+                       "descriptions of these runs." if k < V.FEW_CONFIGURATIONS else "."))
         not_reached = v.runs[~v.runs["reached"]]
         if not not_reached.empty:
             out.append(f"{len(not_reached)} finished horizon runs have no evaluation at epoch {hz.horizon} and are left out.")
@@ -523,21 +605,25 @@ def write_horizon(r: Report, data, a: Analysis) -> None:
     r.add(f"## Horizon runs: every configuration to {H} epochs", "",
           "Every evaluated epoch of every run, with steps, images seen and the re-scorings, is in "
           "[horizon.csv](horizon.csv).", "")
-    r.chart("horizon_curves.png", f"{M} relative to each run's minimum against epoch",
-            lambda p: C.horizon_curves(hz.frame, data.metric, H, p))
+    noise = float(v.used["noise"].median()) if v.used["noise"].notna().any() else math.nan
+    r.chart("horizon_curves.png", f"{M} against epoch per configuration: seed mean and range, held-out and training",
+            lambda p: C.horizon_curves(hz.frame, data.metric, H, p, v.band, noise))
     r.chart("horizon_best.png", "best epochs and the end-minus-band contrast per run",
-            lambda p: C.horizon_runs(v.used, M, H, p))
+            lambda p: C.horizon_runs(v.used, M, H, p, v.band))
     rows = []
+    configs = v.configurations.set_index("source")
     for source, g in v.used.groupby("source", sort=False):
         seeds = hz.runs.loc[hz.runs["run_id"].isin(set(g["run_id"])), "seed"]
         m, sd, _ = V.mean_std(g["best_value"])
-        rows.append([source, len(g), ", ".join(str(int(x)) for x in sorted(seeds)), pm(m, sd),
-                     float(g["best_epoch"].median()), float(g["earliest_ok"].median()), float(g["gap"].median()),
-                     float(g["contrast"].median()), int(g["collapsed"].sum())])
-    r.add(table(["configuration", "runs", "seeds", f"best {M} (mean ± std)", "best epoch (median)",
-                 "earliest within noise (median)", "band best − best (median)",
-                 "end − band (median)", "collapsed"], rows), "")
+        rows.append([source, g["group"].iloc[0], len(g), ", ".join(str(int(x)) for x in sorted(seeds)), pm(m, sd),
+                     float(g["best_epoch"].median()), float(configs.at[source, "best_epoch"]),
+                     float(g["earliest_ok"].median()), float(g["gap"].median()), float(g["contrast"].median()),
+                     float(configs.at[source, "contrast"]), int(g["collapsed"].sum())])
+    r.add(table(["configuration", "group", "runs", "seeds", f"best {M} (mean ± std)", "best epoch (median of runs)",
+                 "best epoch of the seed mean", "earliest within noise (median)", "band best − best (median)",
+                 "end − band (median of runs)", "end − band of the seed mean", "collapsed"], rows), "")
     write_train_gap(r, data, hz)
+    write_diagnostics(r, hz, v.band)
     r.chart("horizon_samples.png", "sample grids of one horizon run along its curve",
             lambda p: _horizon_samples(data, hz, p))
 
@@ -574,8 +660,8 @@ def write_train_gap(r: Report, data, hz: Horizon) -> None:
 
 
 def _horizon_samples(data, hz: Horizon, path: Path) -> Path:
-    """Grids of the run whose end is worst against its band (the one that went weirdest) at about
-    100, 300, 550 and H epochs."""
+    """Grids of the run whose end is furthest above its band (end − band largest) at about a fifth and
+    three fifths of the band's start, the band's middle and H epochs, beside real images."""
     from PIL import Image
 
     from reports import charts as C
@@ -585,7 +671,9 @@ def _horizon_samples(data, hz: Horizon, path: Path) -> Path:
     steps = query.image_steps(data.client, run["run_id"], "samples")
     if not steps:
         raise C.NoChart("the horizon runs logged no sample grids")
-    picked = list(dict.fromkeys(min(steps, key=lambda s: (abs(s - w), s)) for w in (100, 300, 550, hz.horizon)))
+    b0, b1 = hz.verdict.band
+    wanted = (b0 // 5, 3 * b0 // 5, (b0 + b1) // 2, hz.horizon)
+    picked = list(dict.fromkeys(min(steps, key=lambda s: (abs(s - w), s)) for w in wanted))
     curve = hz.frame[hz.frame["run_id"] == run["run_id"]].set_index("epoch")[data.metric]
     panels = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -594,9 +682,23 @@ def _horizon_samples(data, hz: Horizon, path: Path) -> Path:
             with Image.open(file) as im:
                 panels.append((f"epoch {step}: {metric_name(data.metric)} {V.fmt(float(curve.get(step, math.nan)))}",
                                np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)))
-    title = (f"{run['source']}, seed {_seed(hz, run['run_id'])}: the horizon run whose last {V.END_WINDOW} epochs "
-             f"are worst against its 500–600 (end − band {V.fmt(float(run['contrast']))})")
-    return C.samples(panels, None, path, title=title)
+    title = (f"{run['source']}, seed {_seed(hz, run['run_id'])}: the horizon run with the largest end − band "
+             f"{metric_name(data.metric)} ({V.fmt(float(run['contrast']))}: last {V.END_WINDOW} epochs against "
+             f"{V.band_text(hz.verdict.band)})")
+    # Every configuration of a study trains on the same images: any trial's row names them.
+    return C.samples(panels, real_panel(data, int(data.trials["number"].min())), path, title=title)
+
+
+def real_panel(data, number) -> tuple[str, Any]:
+    """The first real images of trial `number`'s data set as a panel (or why there are none)."""
+    from reports import stores
+
+    try:
+        row = data.trial_row(int(number))
+        grid = stores.real_grid(row.to_dict())
+        return f"real images ({row['data']})", grid.permute(1, 2, 0).numpy()
+    except (UserError, OSError, ValueError, KeyError, RuntimeError, TypeError, IndexError) as e:
+        return "real images", f"real images unavailable:\n{e}"
 
 
 def _samples_chart(data, a: Analysis, path: Path) -> Path:
@@ -624,13 +726,7 @@ def _samples_chart(data, a: Analysis, path: Path) -> Path:
                                                                                        else im)))
     if not panels:
         raise C.NoChart("the top trials logged no sample grids to MLflow")
-    best = data.trial_row(a.top[0])
-    try:
-        grid = stores.real_grid(best.to_dict())
-        real = (f"real images ({best['data']})", grid.permute(1, 2, 0).numpy())
-    except (UserError, OSError, ValueError, KeyError, RuntimeError) as e:
-        real = ("real images", f"real images unavailable:\n{e}")
-    return C.samples(panels, real, path)
+    return C.samples(panels, real_panel(data, a.top[0]), path)
 
 
 def _isna(v) -> bool:
@@ -659,9 +755,14 @@ def write(out: Path, r: Report, data, horizon: Horizon | None = None) -> None:
     manifest.write_text("\n".join(sorted(written)) + "\n")
 
 
-def build(study_name: str, storage: str | None = None, tracking_uri: str | None = None, out: Path = Path("report"),
-          top: int = 3) -> str:
-    """Build the report of a study into `out`; returns the verdict's headline."""
+def default_report_dir(study_name: str) -> Path:
+    """Where a study's report goes unless told: one rule for study.run and reports.build."""
+    return Path(f"report-{study_name}")
+
+
+def build(study_name: str, storage: str | None = None, tracking_uri: str | None = None, out: Path | None = None,
+          top: int = 3, band: tuple[int, int] = V.FOLKLORE_BAND) -> str:
+    """Build the report of a study into `out` (default: `default_report_dir`); returns the verdict's headline."""
     if top <= 0:
         raise UserError(f"--top: must be > 0, got {top}")
     t0 = time.perf_counter()
@@ -669,8 +770,8 @@ def build(study_name: str, storage: str | None = None, tracking_uri: str | None 
     from reports import stores
 
     data = stores.load(study_name, storage, tracking_uri)
-    out = ensure_writable_dir(Path(out))
-    a = analyse(data, top)
+    out = ensure_writable_dir(Path(out) if out is not None else default_report_dir(study_name))
+    a = analyse(data, top, band)
     r = write_report(data, a, out, top)
     write(out, r, data, a.horizon)
     attach(data, a, r, out)
@@ -707,7 +808,7 @@ def headline(r: Report) -> str:
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    print(build(args.study_name, args.storage, args.tracking_uri, args.out, args.top))
+    print(build(args.study_name, args.storage, args.tracking_uri, args.out, args.top, args.band))
     return 0
 
 

@@ -294,37 +294,46 @@ def baselines(rows, metric: str, minimize: bool, path: Path) -> Path:
     return _save(fig, path)
 
 
-def horizon_curves(frame, metric: str, horizon: int, path: Path) -> Path:
-    """Every horizon run's metric relative to its own minimum against epoch (one colour per
-    configuration), the folklore band shaded: where each curve bottoms out and how it ends."""
+def horizon_curves(frame, metric: str, horizon: int, path: Path, band: tuple[int, int] = V.FOLKLORE_BAND,
+                   noise: float = float("nan")) -> Path:
+    """Absolute metric against epoch per configuration: the seed mean as a line, the seeds' range
+    shaded, the band and the end window marked; beside it the same against the training images
+    (`<metric>_train`) when the runs logged it. A bar at the start shows ±1.96·√2 `noise`, how far two
+    evaluations of one generator can differ."""
     f = frame[frame[metric].notna()]
     if f.empty:
         raise NoChart(f"no horizon run logged {metric}")
     plt, sns = _plt()
-    fig, ax = plt.subplots(figsize=(9, 4.8))
-    lows = f.groupby("run_id")[metric].transform("min")
-    ratio = bool((lows > 0).all())
-    f = f.assign(rel=f[metric] / lows if ratio else f[metric] - lows)
+    train = f"{metric}_train"
+    panels = [(metric, "held-out images" if train in f and f[train].notna().any() else "the reference images")]
+    if train in f and f[train].notna().any():
+        panels.append((train, "training images"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.8), sharey=True, squeeze=False)
     sources = list(dict.fromkeys(f["source"]))
     palette = dict(zip(sources, sns.color_palette("tab10", len(sources))))
-    for (source, run_id), g in f.groupby(["source", "run_id"], sort=False):
-        ax.plot(g["epoch"], g["rel"], color=palette[source], lw=1.1, alpha=0.8)
-    for source in sources:
-        ax.plot([], [], color=palette[source], lw=2, label=source)
-    b0, b1 = V.FOLKLORE_BAND
-    ax.axvspan(b0, b1, color="#2ca02c", alpha=0.15, label="folklore: 500–600")
-    ax.axvspan(horizon - V.END_WINDOW, horizon, color="#d62728", alpha=0.08, label=f"last {V.END_WINDOW} epochs")
-    ax.axhline(1.0 if ratio else 0.0, color="0.3", lw=0.8, ls=":")
-    _log_if_wide(ax, f["rel"])
     name = METRIC_LABELS.get(metric, metric)
-    ax.set(xlabel="epoch", xlim=(0, horizon * 1.01),
-           ylabel=f"{name} / the run's own minimum" if ratio else f"{name} − the run's own minimum",
-           title=f"{f['run_id'].nunique()} horizon runs to {horizon} epochs, one line per seed")
-    ax.legend(fontsize=7, loc="upper right")
+    for ax, (col, against) in zip(axes[0], panels):
+        by = f.groupby(["source", "epoch"], sort=False)[col].agg(["mean", "min", "max", "count"]).reset_index()
+        for source in sources:
+            g = by[by["source"] == source]
+            seeds = int(g["count"].max())
+            ax.plot(g["epoch"], g["mean"], color=palette[source], lw=1.6, label=f"{source} (mean of {seeds} seeds)")
+            ax.fill_between(g["epoch"], g["min"], g["max"], color=palette[source], alpha=0.18, lw=0)
+        ax.axvspan(*band, color="#2ca02c", alpha=0.15, label=f"band: {V.band_text(band)}")
+        ax.axvspan(horizon - V.END_WINDOW, horizon, color="#d62728", alpha=0.08, label=f"last {V.END_WINDOW} epochs")
+        if noise == noise and noise > 0:
+            half = V.NOISE_Z * 2 ** 0.5 * noise
+            top = float(by["mean"].median())
+            ax.errorbar([horizon * 0.02], [top], yerr=[half], color="0.2", capsize=4, lw=1.2,
+                        label=f"±{V.fmt(half, 3)}: two evaluations of one generator")
+        _log_if_wide(ax, f[col].dropna())
+        ax.set(xlabel="epoch", xlim=(0, horizon * 1.01), ylabel=f"{name} against {against}",
+               title=f"{name} against {against}: seed mean, shaded range of the seeds")
+    axes[0][0].legend(fontsize=7, loc="upper right")
     return _save(fig, path)
 
 
-def horizon_runs(runs, metric_label_: str, horizon: int, path: Path) -> Path:
+def horizon_runs(runs, metric_label_: str, horizon: int, path: Path, band: tuple[int, int] = V.FOLKLORE_BAND) -> Path:
     """Per configuration: each run's best epoch (and earliest epoch within noise of it), and each run's
     end-minus-band contrast. `runs` holds source, best_epoch, earliest_ok, contrast."""
     if runs.empty:
@@ -336,12 +345,13 @@ def horizon_runs(runs, metric_label_: str, horizon: int, path: Path) -> Path:
     long["what"] = long["what"].map({"best_epoch": "best epoch", "earliest_ok": "earliest within noise of the best"})
     sns.stripplot(data=long, x="epoch", y="source", hue="what", order=order, ax=ax1, dodge=True, size=6,
                   palette=["#d62728", "#1f77b4"])
-    ax1.axvspan(*V.FOLKLORE_BAND, color="#2ca02c", alpha=0.15)
-    ax1.set(xlim=(0, horizon * 1.02), xlabel="epoch", ylabel="", title="Where each run bottoms out (band: 500–600)")
+    ax1.axvspan(*band, color="#2ca02c", alpha=0.15)
+    ax1.set(xlim=(0, horizon * 1.02), xlabel="epoch", ylabel="",
+            title=f"Where each run bottoms out (band: {V.band_text(band)})")
     ax1.legend(fontsize=7, loc="lower left")
     sns.stripplot(data=runs, x="contrast", y="source", order=order, ax=ax2, color="0.25", size=6)
     ax2.axvline(0, color="0.3", lw=1, ls=":")
-    ax2.set(xlabel=f"mean {metric_label_} over the last {V.END_WINDOW} epochs − mean over 500–600\n"
+    ax2.set(xlabel=f"mean {metric_label_} over the last {V.END_WINDOW} epochs − mean over {V.band_text(band)}\n"
                    f"(> 0: worse at {horizon})", ylabel="", title=f"Does {horizon} go weird? One dot per run")
     return _save(fig, path)
 

@@ -13,9 +13,13 @@ from typing import Any
 
 from gans.config import TrainConfig, UserError
 from gans.urls import mask_url
+from study.confirm import GROUP_BASELINE, GROUP_RANDOM, GROUP_SELECTED, GROUPS
+from tracking.mlflow_log import METRIC_GROUPS
 
 CURVE_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 METRIC_KEYS = ("fid", "kid", "is")
+DIAGNOSTIC_KEYS = METRIC_GROUPS["diagnostics"]
+"""what the horizon runs logged beside a held-out reference on overfitting and memorisation (`gans.diagnostics`)"""
 # What the metrics evaluator logs beside the values: the N actually used, and whether FID had fewer
 # samples than feature dimensions.
 SAMPLE_COUNTS = ("num_fake", "num_real", "feature_dim", "fid_n_below_dim")
@@ -41,12 +45,15 @@ class StudyData:
     history: Any
     """long DataFrame of the trial runs' MLflow metrics: number, run_id, key, step, value"""
     confirm: Any
-    """DataFrame, one row per horizon run (role=confirm): run_id, source (trial number), baseline,
-    horizon, steps_per_epoch, seed, status, reason, the sample counts of its evaluations (eval_num_fake, ...)
-    and the source trial's config fields but those a horizon run sets itself (epochs, eval_every, seed, device)"""
+    """DataFrame, one row per horizon run (role=confirm): run_id, source (trial number, or `random-<i>`
+    for a random control), baseline, group (selected | baseline | random, `horizon_group`), horizon,
+    steps_per_epoch, seed, status, reason, the sample counts of its evaluations (eval_num_fake, ...)
+    and the source trial's config fields (a random control's: its own params) but those a horizon run
+    sets itself (epochs, eval_every, seed, device)"""
     confirm_history: Any
     """long DataFrame of the horizon runs' metric histories (fid, kid, is, their re-scorings
-    `<metric>_resample_<k>` and, against the training images, `<metric>_train`): run_id, key, step, value"""
+    `<metric>_resample_<k>` and, against the training images, `<metric>_train`; beside a held-out
+    reference also `DIAGNOSTIC_KEYS`): run_id, key, step, value"""
     searched: list[str] = field(default_factory=list)
     client: Any = None
     experiment_id: str | None = None
@@ -85,12 +92,21 @@ def one_extractor(runs, study_name: str) -> dict[str, str]:
     return {name: sha for name, sha in found}
 
 
+def horizon_group(group: str, baseline: str) -> str:
+    """A horizon run's group from its `group` and `baseline` tags: the `group` tag; for runs logged
+    before it, `random` for a folklore sitting's `random-<i>` configuration, `baseline` for a
+    baseline's trial, else `selected` (a top trial)."""
+    if group in GROUPS:
+        return group
+    return GROUP_RANDOM if baseline.startswith("random-") else GROUP_BASELINE if baseline else GROUP_SELECTED
+
+
 def load(study_name: str, storage: str | None = None, tracking_uri: str | None = None) -> StudyData:
     """Read the study and its MLflow runs. The tracking URI defaults to the one the study recorded."""
     import pandas as pd
 
     from tracking import query
-    from tracking.mlflow_log import BASELINE, REASON, ROLE, TRIAL_NUMBER, resolve_tracking_uri
+    from tracking.mlflow_log import BASELINE, GROUP, REASON, ROLE, SOURCE, TRIAL_NUMBER, resolve_tracking_uri
 
     from study.existing import load_existing_study, trial_config, trial_run
     from study.objective import FAIL_REASON, best_of
@@ -163,14 +179,16 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
         v = r.get(f"tag.{key}")
         return v if isinstance(v, str) else ""
 
-    # A horizon run trains its source trial's config to its own horizon and seed (`study.confirm.plan`).
+    # A horizon run trains its source trial's config to its own horizon and seed (`study.confirm.plan`);
+    # a random control has no trial: its config is its own params.
     own = ("epochs", "eval_every", "seed", "device")
     confirm_rows = []
     for _, r in confirm_runs.iterrows():
-        source = int(r[f"tag.{TRIAL_NUMBER}"]) if pd.notna(r.get(f"tag.{TRIAL_NUMBER}")) else None
-        config = configs.get(source)
+        source = int(r[f"tag.{TRIAL_NUMBER}"]) if pd.notna(r.get(f"tag.{TRIAL_NUMBER}")) else tag(r, SOURCE) or None
+        config = configs.get(source) if not isinstance(source, str) else _run_config(r)
         confirm_rows.append({
             "run_id": r["run_id"], "source": source, "baseline": tag(r, BASELINE),
+            "group": horizon_group(tag(r, GROUP), tag(r, BASELINE)),
             "horizon": int(tag(r, "horizon")) if tag(r, "horizon") else None,
             "steps_per_epoch": int(tag(r, "steps_per_epoch")) if tag(r, "steps_per_epoch") else None,
             "seed": int(tag(r, "seed")) if tag(r, "seed") else None,
@@ -178,20 +196,29 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
             **{f"eval_{k}": _first_present(r, f"tag.{k}", f"metric.{k}") for k in SAMPLE_COUNTS},
             **{k: getattr(config, k) if config is not None else None for k in CONFIG_FIELDS if k not in own},
         })
-    confirm = pd.DataFrame(confirm_rows, columns=["run_id", "source", "baseline", "horizon", "steps_per_epoch",
+    confirm = pd.DataFrame(confirm_rows, columns=["run_id", "source", "baseline", "group", "horizon", "steps_per_epoch",
                                                   "seed", "status", "reason", *EVAL_COLUMNS,
                                                   *(k for k in CONFIG_FIELDS if k not in own)])
     for col in EVAL_COLUMNS:
         confirm[col] = pd.to_numeric(confirm[col], errors="coerce").astype(float)
     # Every quality metric, its re-scorings on fresh sample sets (`fid_resample_1`, ...) and, beside a
-    # held-out reference, its value against the training images (`fid_train`).
+    # held-out reference, its value against the training images (`fid_train`) and the diagnostics.
     logged = {c[len("metric."):] for c in confirm_runs.columns if c.startswith("metric.")}
-    confirm_keys = [k for k in logged if k.split("_resample_")[0].removesuffix("_train") in METRIC_KEYS]
+    confirm_keys = [k for k in logged if k.split("_resample_")[0].removesuffix("_train") in METRIC_KEYS
+                    or k in DIAGNOSTIC_KEYS]
     confirm_history = query.metric_histories(client, list(confirm["run_id"]), sorted(confirm_keys))
     return StudyData(study=study, study_name=study_name, storage=url, tracking_uri=uri, metric=metric,
                      minimize=minimize, trials=trials, history=history, confirm=confirm,
                      confirm_history=confirm_history, searched=searched, client=client,
                      experiment_id=experiment_id, extractors=extractors)
+
+
+def _run_config(run) -> TrainConfig | None:
+    """The config an MLflow run logged as params (strings), typed; None when it logged none."""
+    from tracking.query import typed_config
+
+    params = {k[len("param."):]: v for k, v in run.items() if k.startswith("param.") and isinstance(v, str)}
+    return TrainConfig(**typed_config(params)) if params else None
 
 
 def sample_image(data: StudyData, number: int, epoch: int, dst: Path) -> tuple[Path, int] | None:

@@ -1,16 +1,23 @@
-"""`python -m study.confirm`: horizon runs. Retrains a study's top configurations and every seed
-baseline of the study with fresh seeds, all to the same horizon (epoch budget) on one evaluation
-grid, without pruning: the runs the epochs verdict is read from.
+"""`python -m study.confirm`: horizon runs. Retrains a study's top configurations, every seed
+baseline of the study and a few random configurations of its space with fresh seeds, all to the same
+horizon (epoch budget) on one evaluation grid, without pruning: the runs the epochs verdict is read from.
 
 A search trial's best epoch can never exceed its sampled budget, so budget-truncated curves cannot
 say where a GAN's metric bottoms out. A constant-learning-rate run to H epochs contains every
 shorter run of the same seed, so horizon runs see the whole curve. Each run is an MLflow run of the
-study tagged `role=confirm`, `horizon=H`, `trial_number=<source trial>`, `baseline` and `seed`;
+study tagged `role=confirm`, `horizon=H`, `trial_number=<source trial>`, `baseline`, `seed` and
+`group`: `selected` (a top trial), `baseline` (a seed baseline's trial) or `random`;
 after training, the generators of its best and last epochs are scored again on fresh sample sets
 (`<metric>_resample_<k>`) so the report knows the evaluation's own noise. `--seeds N` is the number
 of finished runs each configuration should hold at that horizon: running the command again
 continues where it stopped. Lucic et al. (2018) found GAN scores to vary substantially with the
 seed alone, hence several seeds per configuration.
+
+The top configurations are the search's best by the metric at the end of their budgets: a
+configuration that degrades late is never among them. `--random R` adds unselected controls:
+`random-0` ... `random-<R-1>` (tagged `source`, no trial), drawn from the study's searched space
+(its trials' distributions, `study.space.trial_space`) by `random.Random(RANDOM_SEED)` over its first
+trial's config, the same on every call, so a rerun finds and continues them.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from gans.cli import main_guard
+from gans.cli import Parser, main_guard
 from gans.config import TrainConfig, UserError
 from gans.urls import mask_url, safe_name
 
@@ -38,15 +45,23 @@ RESCORE_SETS = 2
 # stops growing first: on an H100 a DCGAN step gave 18.5k images/s at 5 members, 19.5k at 10 and
 # 20.3k at 15 (docs/results/gpu-dcgan-cats/sitting-1/timing.md).
 MAX_MEMBERS = 16
+RANDOM_CONTROLS = 2
+RANDOM_SEED = 0
+# A horizon run's group (tag `group`).
+GROUP_SELECTED, GROUP_BASELINE, GROUP_RANDOM = "selected", "baseline", "random"
+GROUPS = (GROUP_SELECTED, GROUP_BASELINE, GROUP_RANDOM)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m study.confirm", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p = Parser(prog="python -m study.confirm", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--study-name", required=True, help="the study whose top trials and baselines are rerun")
     p.add_argument("--storage", metavar="URL", help="Optuna storage of the study (default: sqlite:///optuna.db)")
     p.add_argument("--tracking-uri", metavar="URI",
                    help="MLflow tracking URI (default: the one the study recorded, else sqlite:///mlflow.db)")
     p.add_argument("--top", type=int, default=3, help="how many of the best completed trials to rerun (default: 3)")
+    p.add_argument("--random", type=int, default=RANDOM_CONTROLS, metavar="R",
+                   help=f"random configurations of the study's space rerun as unselected controls (default: "
+                        f"{RANDOM_CONTROLS})")
     p.add_argument("--seeds", type=int, default=3,
                    help="finished horizon runs each configuration should hold (default: 3)")
     p.add_argument("--epochs", type=int, metavar="H",
@@ -100,56 +115,100 @@ def default_horizon(study) -> int:
 class Job:
     """One horizon run to train."""
 
-    number: int
-    """the source trial"""
+    number: int | None
+    """the source trial; None for a random control"""
     baseline: str
     config: TrainConfig
     horizon: int
+    group: str = GROUP_SELECTED
+    """one of `GROUPS`"""
+    control: str = ""
+    """a random control's name, `random-<i>`"""
+
+    @property
+    def source(self) -> str:
+        """the configuration, in words: `trial N` or `random-<i>`"""
+        return self.control or f"trial {self.number}"
 
     @property
     def name(self) -> str:
-        return f"horizon-trial-{self.number:03d}-seed-{self.config.seed}"
+        return f"horizon-{self.control or f'trial-{self.number:03d}'}-seed-{self.config.seed}"
 
 
-def plan(study, runs, *, top: int, seeds: int, horizon: int, eval_every: int, device: str | None,
-         tracking_uri: str, log: Callable[[str], None]) -> list[Job]:
-    """The runs still to train: for each source (the `top` best completed trials, then every seed
-    baseline of the study), `seeds` minus the runs that already finished at this horizon, each with a
-    seed no run of that configuration has used."""
-    import pandas as pd
-
-    from study.existing import trial_config, trial_run
-    from tracking import mlflow_log as ml
-
+def source_trials(study, top: int) -> list:
+    """The trials whose configurations are rerun: the `top` best completed ones, then every seed baseline."""
     sources = list(top_trials(study, top))
     numbers = {t.number for t in sources}
     for t in study.get_trials(deepcopy=False):
         if t.user_attrs.get("baseline") and t.number not in numbers and "retry_of" not in t.user_attrs:
             sources.append(t)
             numbers.add(t.number)
+    return sources
+
+
+def random_controls(study, runs, n: int, log: Callable[[str], None]) -> list[tuple[str, TrainConfig]]:
+    """`n` (name, config) drawn from the study's searched space but its epoch budget, over its first
+    trial's config: `random-0`, `random-1`, ..., the same on every call and for every larger `n`."""
+    from study.existing import trial_config, trial_run
+    from study.space import random_configs, trial_space
+
+    if n <= 0:
+        return []
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    space = {k: p for k, p in trial_space(trials).items() if k != "epochs"}
+    base = next((c for t in trials if (c := trial_config(t, trial_run(t, runs))) is not None), None)
+    if not space or base is None:
+        log(f"random controls: the study {'searched no space' if base else 'recorded no config'}; none run")
+        return []
+    return [(f"random-{i}", c) for i, c in enumerate(random_configs(space, base, n, RANDOM_SEED))]
+
+
+def seeded_jobs(job: Job, runs, seeds: int, log: Callable[[str], None]) -> list[Job]:
+    """`job`'s runs still to train: `seeds` minus the runs of its configuration that already
+    finished at its horizon, each with a seed no run of that configuration has used."""
+    import pandas as pd
+
+    from tracking import mlflow_log as ml
+
+    def tag(key, dtype=object):
+        return runs.get(f"tag.{key}", pd.Series(index=runs.index, dtype=dtype))
+
+    same = tag(ml.SOURCE) == job.control if job.control else tag(ml.TRIAL_NUMBER, "Int64") == job.number
+    mine = runs[((tag(ml.ROLE) == ROLE_CONFIRM) & same).fillna(False).astype(bool)]
+    used = {job.config.seed} | {int(s) for s in mine.get("tag.seed", pd.Series(dtype=object)).dropna()}
+    here = mine[tag(HORIZON).loc[mine.index].astype(str) == str(job.horizon)] if not mine.empty else mine
+    have = int(here["status"].isin(COUNTED).sum()) if not here.empty else 0
+    todo = max(0, seeds - have)
+    what = job.source + (f" (baseline {job.baseline})" if job.baseline else "")
+    log(f"{what}: {have} horizon runs to {job.horizon} epochs, {todo} to go")
+    return [dataclasses.replace(job, config=job.config.replace(seed=s)) for s in fresh_seeds(used, todo)]
+
+
+def plan(study, runs, *, top: int, seeds: int, horizon: int, eval_every: int, device: str | None,
+         tracking_uri: str, log: Callable[[str], None], randoms: int = 0) -> list[Job]:
+    """The runs still to train, by `seeded_jobs`, of each source: the `top` best completed trials
+    (group `selected`), every seed baseline of the study (`baseline`, also when among the top: it is
+    rerun whatever its rank), then `randoms` random configurations of its space (`random`)."""
+    from study.existing import trial_config, trial_run
+
+    sources = source_trials(study, top)
     if not sources:
         raise UserError(f"--study-name {study.study_name}: the study has no completed trial and no baseline to rerun")
-    role = runs.get(f"tag.{ml.ROLE}", pd.Series(index=runs.index, dtype=object))
-    number = runs.get(f"tag.{ml.TRIAL_NUMBER}", pd.Series(index=runs.index, dtype="Int64"))
-    at = runs.get(f"tag.{HORIZON}", pd.Series(index=runs.index, dtype=object))
+
+    def at_horizon(config: TrainConfig) -> TrainConfig:
+        return config.replace(epochs=horizon, eval_every=eval_every, **({"device": device} if device else {}))
+
     jobs = []
     for t in sources:
         config = trial_config(t, trial_run(t, runs))
         if config is None:
             log(f"trial {t.number}: no config recorded in the study or in {mask_url(tracking_uri)}; skipped")
             continue
-        config = config.replace(epochs=horizon, eval_every=eval_every)
-        if device:
-            config = config.replace(device=device)
-        mine = runs[(role == ROLE_CONFIRM) & (number == t.number)]
-        used = {config.seed} | {int(s) for s in mine.get("tag.seed", pd.Series(dtype=object)).dropna()}
-        here = mine[at.loc[mine.index].astype(str) == str(horizon)] if not mine.empty else mine
-        have = int(here["status"].isin(COUNTED).sum()) if not here.empty else 0
         baseline = t.user_attrs.get("baseline") or ""
-        todo = max(0, seeds - have)
-        jobs += [Job(t.number, baseline, config.replace(seed=s), horizon) for s in fresh_seeds(used, todo)]
-        what = f"trial {t.number}" + (f" (baseline {baseline})" if baseline else "")
-        log(f"{what}: {have} horizon runs to {horizon} epochs, {todo} to go")
+        group = GROUP_BASELINE if baseline else GROUP_SELECTED
+        jobs += seeded_jobs(Job(t.number, baseline, at_horizon(config), horizon, group), runs, seeds, log)
+    for name, config in random_controls(study, runs, randoms, log):
+        jobs += seeded_jobs(Job(None, "", at_horizon(config), horizon, GROUP_RANDOM, name), runs, seeds, log)
     return jobs
 
 
@@ -173,10 +232,11 @@ def _logger(where: Where, job: Job):
     from tracking import mlflow_log as ml
 
     client = ml.connect(where.tracking_uri)
+    source = {ml.SOURCE: job.control} if job.control else {ml.TRIAL_NUMBER: job.number}
     return ml.RunLogger(client, where.experiment_id, job.name, parent_run_id=where.parent_run_id,
-                        tags={ml.ROLE: ROLE_CONFIRM, ml.STUDY_NAME: where.study_name, ml.TRIAL_NUMBER: job.number,
-                              ml.BASELINE: job.baseline, "seed": job.config.seed, "metric": where.metric,
-                              HORIZON: job.horizon})
+                        tags={ml.ROLE: ROLE_CONFIRM, ml.STUDY_NAME: where.study_name, **source,
+                              ml.BASELINE: job.baseline, ml.GROUP: job.group, "seed": job.config.seed,
+                              "metric": where.metric, HORIZON: job.horizon})
 
 
 def _checkpoint(where: Where, job: Job) -> Path:
@@ -220,9 +280,9 @@ def batches(jobs: list[Job], batch_seeds: int | None) -> list[list[Job]]:
     """The jobs in groups trained together: runs of one configuration, at most `batch_seeds`
     (default `MAX_MEMBERS`) per group."""
     k = batch_seeds or MAX_MEMBERS
-    by_config: dict[int, list[Job]] = {}
+    by_config: dict[str, list[Job]] = {}
     for job in jobs:
-        by_config.setdefault(job.number, []).append(job)
+        by_config.setdefault(job.source, []).append(job)
     return [runs[i:i + k] for runs in by_config.values() for i in range(0, len(runs), k)]
 
 
@@ -233,9 +293,11 @@ def _pool_job(arg):
 def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str | None = None, *, top: int = 3,
                 seeds: int = 3, epochs: int | None = None, eval_every: int | None = None, workers: int = 1,
                 device: str | None = None, checkpoints: str | None = None, rescore_sets: int = RESCORE_SETS,
-                batch_seeds: int | None = None, log: Callable[[str], None] | None = None) -> int:
+                batch_seeds: int | None = None, randoms: int = RANDOM_CONTROLS,
+                log: Callable[[str], None] | None = None) -> int:
     """Train the horizon runs the study still lacks; returns how many were trained."""
     for flag_name, v, low in (("--top", top, 0), ("--seeds", seeds, 0), ("--workers", workers, 0),
+                              ("--random", randoms, -1),
                               ("--rescore-sets", rescore_sets, -1), ("--batch-seeds", batch_seeds or 1, 0)):
         if v <= low:
             raise UserError(f"{flag_name}: must be > {low}, got {v}")
@@ -262,7 +324,7 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
     if parent is not None and parent not in set(runs["run_id"]):
         parent = None  # recorded in another tracking store: log the runs unnested
     jobs = plan(study, runs, top=top, seeds=seeds, horizon=horizon, eval_every=grid, device=device,
-                tracking_uri=client.tracking_uri, log=log)
+                tracking_uri=client.tracking_uri, log=log, randoms=randoms)
     workers = min(workers, len(batches(jobs, batch_seeds))) or 1
     where = Where(study_name, client.tracking_uri, experiment_id, parent, metric,
                   str(Path(checkpoints or attrs.get("checkpoints") or "checkpoints").resolve()), rescore_sets,
@@ -282,7 +344,7 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
         for job, line, _, took in results:
             done += 1
             together = f", {len(results)} seeds together" if len(results) > 1 else ""
-            log(f"[{done}/{len(jobs)}] horizon run trial {job.number} seed {job.config.seed}: {line} "
+            log(f"[{done}/{len(jobs)}] horizon run {job.source} seed {job.config.seed}: {line} "
                 f"({took:.0f} s{together})")
 
     groups = batches(jobs, batch_seeds)
@@ -305,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
 
     run_horizon(args.study_name, args.storage, args.tracking_uri, top=args.top, seeds=args.seeds,
                 epochs=args.epochs, eval_every=args.eval_every, workers=args.workers, device=args.device,
-                checkpoints=args.checkpoints, rescore_sets=args.rescore_sets, batch_seeds=args.batch_seeds)
+                checkpoints=args.checkpoints, rescore_sets=args.rescore_sets, batch_seeds=args.batch_seeds,
+                randoms=args.random)
     _, storage = load_existing_study(args.study_name, args.storage)
     print(f"horizon runs are in MLflow experiment {args.study_name!r}; report: python -m reports.build "
           f"--study-name {args.study_name} --storage {mask_url(storage)} --out report-{args.study_name}")

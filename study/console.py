@@ -90,7 +90,8 @@ class StudyProgress:
 
     # -------------------------------------------------- per trial
 
-    def trial_started(self, number: int, config, baseline: str = "") -> None:
+    def trial_started(self, number: int, config, baseline: str = "", attrs: dict | None = None) -> None:
+        """A trial starts: under the number of the trial it retries, if any (`attrs`: its user attributes)."""
         import time
 
         if self.trial_task is not None:
@@ -98,7 +99,9 @@ class StudyProgress:
         self._trial = {"epochs": config.epochs, "batch": config.batch_size, "t0": time.perf_counter(), "shown": 0.0,
                        "first": None}
         # The total is in optimizer steps, known at the first step; until then, in epochs.
-        self.trial_task = self.progress.add_task(f"trial {number:03d}" + ("*" if baseline else ""),
+        origin = (attrs or {}).get("origin")
+        name = f"trial {number:03d}" if origin is None else f"trial {origin:03d} (retry)"
+        self.trial_task = self.progress.add_task(name + ("*" if baseline else ""),
                                                  total=config.epochs, info=f"ep 0/{config.epochs}")
 
     def step(self, epoch: int, step: int, steps_per_epoch: int) -> None:
@@ -136,9 +139,19 @@ class StudyProgress:
         self.trial_finished(trial)
 
 
+def trial_head(number: int, attrs: dict) -> str:
+    """How the console names a trial: a retry under the number of the trial it continues
+    ("trial 007 (retry 051, from epoch 120)"), so a stopped trial keeps its name when it resumes."""
+    head = f"trial {number:03d}"
+    if "origin" in attrs:
+        epoch = attrs.get("resumed_from_epoch")
+        head = f"trial {attrs['origin']:03d} (retry {number:03d}" + (f", from epoch {epoch})" if epoch else ")")
+    return head + (f" [{attrs['baseline']}]" if attrs.get("baseline") else "")
+
+
 def trial_line(t, metric: str) -> str:
     attrs = t.user_attrs
-    head = f"trial {t.number:03d}" + (f" [{attrs['baseline']}]" if attrs.get("baseline") else "")
+    head = trial_head(t.number, attrs)
     found = best_of(t.intermediate_values)
     best = f" (best {_fmt(found[1])} at epoch {found[0]})" if found else ""
     secs = f" in {t.duration.total_seconds():.0f} s" if t.duration is not None else ""
@@ -155,12 +168,14 @@ def top_trials(trials: Iterable, n: int = 5) -> list:
 
 
 def print_summary(trials: list, metric: str, commands: dict[str, str], *, n: int = 5, file=None) -> None:
-    """The top `n` trials (params, metric, best epoch) and the commands to look at the results."""
+    """The top `n` trials (params, metric, best epoch) in the terminal's width (80 columns fit), and the
+    commands to look at the results (whole lines, to copy)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=file or sys.stdout, highlight=False, width=max(100, Console().width))
+    console = Console(file=file or sys.stdout, highlight=False)  # the terminal's width; 80 off a terminal
     top = top_trials(trials, n)
     counts = {s: sum(t.state.name == s for t in trials) for s in ("COMPLETE", "PRUNED", "WAITING")}
     failed = sum(t.state.name == "FAIL" and takes_a_slot(t) for t in trials)
@@ -170,8 +185,8 @@ def print_summary(trials: list, metric: str, commands: dict[str, str], *, n: int
     console.print(f"{counts['COMPLETE'] + counts['PRUNED'] + failed} finished trials: {counts['COMPLETE']} "
                   f"complete, {counts['PRUNED']} pruned, {failed} failed{extra}", markup=False)
     if top:
-        table = Table(title=f"top {len(top)} trials by {metric} at the last epoch")
-        for col in ("trial", metric, f"best {metric}", "best epoch", "params"):
+        table = Table(title=f"top {len(top)} trials by {metric} at the last epoch", box=box.SIMPLE_HEAD)
+        for col in ("trial", metric, f"best {metric}", "at epoch", "params"):
             table.add_column(col, overflow="fold")
         for t in top:
             a = t.user_attrs

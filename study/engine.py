@@ -7,8 +7,9 @@ A study holds exactly `--trials` slots: trials that finished, run, or wait in Op
 through the storage, so any number of workers on any number of machines finish exactly the
 target between them. A worker that dies leaves its trial RUNNING: the trial is failed in Optuna and
 MLflow and a retry with the same parameters, resuming from the trial's last checkpoint, takes its
-slot. Death is seen from the storage's heartbeat (RDB storages) or, on the same machine, from the
-recorded process id being gone (any storage, and at once).
+slot; retries are claimed before any other waiting trial. Death is seen from the storage's heartbeat
+(RDB storages) or, on the same machine, from the recorded process id being gone (any storage, and at
+once).
 
 Everything a worker needs travels in one picklable `StudySettings`; each process opens its own
 storage, MLflow client, sampler and pruner (Optuna persists none of the latter two).
@@ -31,7 +32,7 @@ from typing import Callable
 from gans.config import UserError, first_line
 from gans.trainer import use_worker_threads
 from gans.urls import SQLITE, absolute_sqlite, mask_text, mask_url, sqlite_path
-from study.objective import Contended, Objective, TrialContext, TrialFailed, trial_dir
+from study.objective import CHECKPOINT_EPOCH, Contended, Objective, TrialContext, TrialFailed, trial_dir
 from study.optuna_adapter import claim_waiting, fail_running, storage_of, trial_id
 
 # A trial whose process has not written a heartbeat for GRACE_S seconds is taken for dead.
@@ -237,9 +238,10 @@ class ParentRunLog:
 
 def claim(study):
     """A waiting trial of `study`, now RUNNING and owned by this process, or None when no trial
-    waits. Atomic in every Optuna storage: two workers never get the same trial, and no worker makes
-    a trial beyond the queue (see `study.optuna_adapter`)."""
-    trial = claim_waiting(study)
+    waits. Retries of stopped trials come first, then the queue's order. Atomic in every Optuna
+    storage: two workers never get the same trial, and no worker makes a trial beyond the queue (see
+    `study.optuna_adapter`)."""
+    trial = claim_waiting(study, first=lambda t: "retry_of" in t.user_attrs)
     if trial is not None:
         trial.set_user_attr("host", socket.gethostname())
         trial.set_user_attr("pid", os.getpid())
@@ -303,14 +305,45 @@ class Retry:
                   "a fresh trial takes the slot", file=sys.stderr)
             study.enqueue_trial({}, user_attrs={"replaces": trial.number})
             return
-        last = trial_dir(self.ctx.checkpoints, self.ctx.study_name, trial.number) / "last.pt"
-        attrs = {"retry_of": trial.number, "retries": retries, "retry_reason": reason,
-                 "baseline": trial.user_attrs.get("baseline", "")}
-        if last.is_file():
-            attrs.update(resume_from=str(last), resume_trial=trial.number)
-        elif trial.user_attrs.get("resume_from"):
-            attrs.update(resume_from=trial.user_attrs["resume_from"], resume_trial=trial.user_attrs["resume_trial"])
+        attrs = {"retry_of": trial.number, "origin": trial.user_attrs.get("origin", trial.number),
+                 "retries": retries, "retry_reason": reason, "baseline": trial.user_attrs.get("baseline", ""),
+                 **self.resume_point(trial)}
         study.enqueue_trial(trial.params, user_attrs=attrs)
+
+    def resume_point(self, trial) -> dict:
+        """Where a retry of `trial` resumes: its own last checkpoint, else the one it resumed from
+        itself (still on disk until a retry finishes); the epoch when the trial recorded it."""
+        attrs = trial.user_attrs
+        last = trial_dir(self.ctx.checkpoints, self.ctx.study_name, trial.number) / "last.pt"
+        if last.is_file():
+            point = {"resume_from": str(last), "resume_trial": trial.number}
+            epoch = attrs.get(CHECKPOINT_EPOCH)
+        elif attrs.get("resume_from"):
+            point = {"resume_from": attrs["resume_from"], "resume_trial": attrs["resume_trial"]}
+            epoch = attrs.get("resume_epoch")
+        else:
+            return {}
+        return {**point, **({"resume_epoch": epoch} if epoch is not None else {})}
+
+
+def stop_note(study) -> str:
+    """What happens to the interrupted trials when the command runs again (their retries wait in
+    `study`'s queue and run before any other trial)."""
+    from optuna.trial import TrialState
+
+    waiting = [t.user_attrs for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+               if "retry_of" in t.user_attrs]
+    if not waiting:
+        return "no trial had started"
+    parts = []
+    for a in waiting:
+        name = f"trial {a.get('origin', a['retry_of'])}"
+        if not a.get("resume_from"):
+            parts.append(f"{name} starts over (no checkpoint yet)")
+        else:
+            parts.append(f"{name} resumes from its checkpoint" + (
+                f" at epoch {a['resume_epoch']}" if a.get("resume_epoch") is not None else ""))
+    return "; ".join(parts) + ", before any new trial"
 
 
 def fail_dead_trials(study, retry: Retry) -> list[int]:

@@ -1,21 +1,33 @@
 """How long a study will take, measured before it is spent: a few optimizer steps and one small
 evaluation of a mid-space configuration on this device, scaled by the work the study plans (search
-budgets, evaluations, horizon runs) and divided among its workers.
+budgets, evaluations, horizon runs) and divided among its workers. A measurement is kept in the
+cache per machine (CPU model, torch version, device, threads) and configuration, so running the same
+command again measures nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import os
+import platform
 import time
 from dataclasses import dataclass
 
+from gans.cache import cache_dir, data_key, read_json, write_json
 from gans.config import TrainConfig
 
 # Above this many hours on a machine without a GPU the console names the `cpu` preset up front.
 CPU_WARN_HOURS = float(os.environ.get("GAN_STUDY_CPU_WARN_HOURS", 3))
 MEASURE_STEPS = 12
+# The steps are timed in this many blocks and the evaluation this many times, and the fastest counts:
+# a single timing caught a neighbour's burst once (6.2 s per evaluation on one run, 42 s on the next).
+MEASURE_REPEATS = 3
 MEASURE_SAMPLES = 200
+# Config fields that do not change the cost of a step or an evaluation (the rest key the cache).
+COST_FREE = ("seed", "epochs", "eval_every", "lr_g", "lr_d", "beta1", "real_label", "fake_label", "data_root")
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,8 @@ class Costs:
     epoch_s: float
     eval_s: float
     device: str
+    cached: bool = False
+    """read from the cache: measured by an earlier command on this machine"""
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,8 @@ def seconds(plan: Plan, costs: Costs) -> tuple[float, float]:
     """(search seconds, horizon-run seconds) on `plan.workers` parallel workers; the search assumes
     no trial is pruned, so it is an upper bound."""
     def run(epochs: float, every: int, extra: int = 0) -> float:
-        evals = (epochs // every if every else 0) + 1 + extra
+        # The trainer evaluates every `every` epochs and at the last epoch (once when it is on the grid).
+        evals = (math.ceil(epochs / every) if every else 1) + extra
         return epochs * costs.epoch_s + evals * costs.eval_s
 
     k = max(1, plan.workers)
@@ -69,6 +84,47 @@ def middle(space: dict, base: TrainConfig) -> TrainConfig:
 
 
 def measure(config: TrainConfig, threads: int = 0, members: int = 1) -> Costs:
+    """This machine's costs for `config` (see `measure_now`), from the cache when an earlier command
+    measured them."""
+    path = cache_dir() / "device-costs" / f"{cost_key(config, threads, members)}.json"
+    known = read_json(path)
+    if isinstance(known, dict) and {"epoch_s", "eval_s", "device"} <= set(known):
+        return Costs(float(known["epoch_s"]), float(known["eval_s"]), str(known["device"]), cached=True)
+    costs = measure_now(config, threads, members)
+    write_json(path, {k: v for k, v in dataclasses.asdict(costs).items() if k != "cached"})
+    return costs
+
+
+def cost_key(config: TrainConfig, threads: int, members: int) -> str:
+    """A file name for the costs of `config` on this machine: a hash of the machine (CPU model and
+    count, torch version, the device the config resolves to) and of the config fields that cost time."""
+    import torch
+
+    from gans.trainer import resolve_device
+
+    device = resolve_device(config.device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in COST_FREE}
+    fields["data"] = data_key(config.data)
+    machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__, "device": str(device),
+               "gpu": gpu, "threads": threads, "members": members}
+    text = json.dumps({"machine": machine, "config": fields}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def measure_now(config: TrainConfig, threads: int = 0, members: int = 1) -> Costs:
     """Time `MEASURE_STEPS` training steps (after two warm-up steps) and one evaluation of
     `MEASURE_SAMPLES` images, scaled to an epoch and to the config's sample count. `members`: the
     step of that many seeds trained together (`gans.trainer`); the evaluation is one run's."""
@@ -87,21 +143,27 @@ def measure(config: TrainConfig, threads: int = 0, members: int = 1) -> Costs:
         for _ in range(2 + (GRAPH_WARMUP if trainer.use_graph else 0)):  # a CUDA graph is captured in these
             trainer.train_step()
         sync = torch.cuda.synchronize if trainer.device.type == "cuda" else (lambda: None)
-        sync()
-        t0 = time.perf_counter()
-        for _ in range(MEASURE_STEPS):
-            trainer.train_step()
-        sync()
-        epoch_s = (time.perf_counter() - t0) / MEASURE_STEPS * trainer.steps_per_epoch
+        block = max(1, MEASURE_STEPS // MEASURE_REPEATS)
+        step_s = fastest(lambda: [trainer.train_step() for _ in range(block)], sync) / block
         eval_s = 0.0
         if trainer.evaluator is not None:
             trainer.evaluator(trainer)  # the real side's statistics: once per study, not per evaluation
-            t0 = time.perf_counter()
-            trainer.evaluator(trainer)
-            eval_s = (time.perf_counter() - t0) * config.num_samples / small.num_samples
-        return Costs(epoch_s, eval_s, trainer.device.type)
+            eval_s = fastest(lambda: trainer.evaluator(trainer), sync) * config.num_samples / small.num_samples
+        return Costs(step_s * trainer.steps_per_epoch, eval_s, trainer.device.type)
     finally:
         torch.set_num_threads(before)
+
+
+def fastest(work, sync, repeats: int = MEASURE_REPEATS) -> float:
+    """The shortest of `repeats` timings of `work()` (each ended by `sync()`), in seconds."""
+    times = []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        work()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
 def hours(s: float) -> str:

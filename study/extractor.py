@@ -9,9 +9,10 @@ its cache when this machine lacks it. Inception weights are a public file (87 MB
 machine that installs them), so only their hash is pinned. A process that would score with other
 weights refuses with one line (`check`).
 
-Which extractor a new study gets: what `--extractor` says; for the `full` preset without it, the
-rule of `device_default` (Inception on a CUDA device, the domain classifier on a CPU). A process
-that joins a study without `--extractor` follows the study's, whatever its own device would choose.
+Which extractor a new study gets: what `--extractor` says; without it, the rule of `device_default`
+(a photo folder without labelled data: Inception; for the `full` preset: Inception on a CUDA device,
+the domain classifier on a CPU; other presets: their own). A process that joins a study without
+`--extractor` follows the study's, whatever its own device would choose.
 
 The lock serialises the processes of one machine. Two machines that set up the same new study in
 the same second may both record an extractor; the later record wins, and the other machine's
@@ -111,15 +112,21 @@ def fit_metrics(config: TrainConfig, explicit: bool, required: str = "") -> tupl
         f"metrics {', '.join(dropped)} dropped: the {config.extractor} extractor's weights cannot compute them"]
 
 
-def device_default(config: TrainConfig) -> tuple[TrainConfig, list[str]]:
-    """The `full` preset's extractor when `--extractor` is not given: Inception on a CUDA device, where
-    it is fast and its FID is the one papers report, when its weights are on the machine (or can be
-    downloaded); the domain classifier otherwise. On a CPU an Inception pass costs ~0.13 s per image,
-    so a 2,000-sample evaluation every 50 epochs would cost more than most trials' training."""
-    from gans.extractors import build_extractor
+def device_default(config: TrainConfig, by_device: bool = True) -> tuple[TrainConfig, list[str]]:
+    """The extractor of a study whose user named no `--extractor`. A photo folder without labelled
+    data gets Inception (`gans.extractors.auto_extractor`: no classifier trained on a guess). Otherwise,
+    with `by_device` (the `full` preset), Inception on a CUDA device, where it is fast and its FID is the
+    one papers report, when its weights are on the machine (or can be downloaded); the domain classifier
+    otherwise: on a CPU an Inception pass costs ~0.08 s per image, so a 2,000-sample evaluation every 50
+    epochs would cost more than most trials' training. Without `by_device`, the config's own."""
+    from gans.extractors import auto_extractor, build_extractor, labelled
     from gans.trainer import resolve_device
 
     device = resolve_device(config.device)
+    if not labelled(config):
+        return auto_extractor(config.replace(extractor="domain"), device)
+    if not by_device:
+        return config, []
     if device.type != "cuda":
         return config.replace(extractor="domain"), []
     try:

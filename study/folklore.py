@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from gans.config import TrainConfig
 from gans.train import RunFolder, save_png
 from gans.trainer import MEMBER_FIELDS, Trainer
 from study.baselines import BASELINES
-from study.space import default_space, sample_config
+from study.space import SeededTrial, default_space, sample_config
 
 LIMIT = 960
 # Past 1,000 epochs, so that "1000 goes weird" can show. Measured on an H100 (docs/results/gpu-dcgan-cats):
@@ -71,30 +70,6 @@ class Configuration:
         return [self.config.replace(seed=s) for s in range(1, seeds + 1)]
 
 
-class _SeededTrial:
-    """The part of an optuna.Trial that `sample_config` uses, drawing uniformly (log-uniformly for
-    log ranges) from one `random.Random`: the controls are drawn the same way on any machine, with
-    or without Optuna."""
-
-    def __init__(self, rng: random.Random):
-        self.rng = rng
-
-    def suggest_int(self, name, low, high, step=1, log=False):
-        if log:
-            return int(round(math.exp(self.rng.uniform(math.log(low), math.log(high)))))
-        return self.rng.randrange(low, high + 1, step)
-
-    def suggest_float(self, name, low, high, step=None, log=False):
-        if step:
-            return low + step * self.rng.randrange(int(round((high - low) / step)) + 1)
-        if log:
-            return math.exp(self.rng.uniform(math.log(low), math.log(high)))
-        return self.rng.uniform(low, high)
-
-    def suggest_categorical(self, name, choices):
-        return self.rng.choice(list(choices))
-
-
 def base_config(data: str, **overrides) -> TrainConfig:
     """What every run of the experiment shares (a horizon run of the DCGAN on `data`)."""
     fields = {"model": "dcgan", "data": data, "image_size": 64, "limit": LIMIT, "batch_size": BATCH_SIZE,
@@ -126,7 +101,7 @@ def configurations(base: TrainConfig, randoms: int = RANDOM_CONTROLS,
     space = {k: p for k, p in default_space("dcgan").items() if k not in ("epochs", "batch_size")}
     rng = random.Random(SAMPLER_SEED)
     for i in range(randoms):
-        out.append(Configuration(f"random-{i}", sample_config(_SeededTrial(rng), space, base),
+        out.append(Configuration(f"random-{i}", sample_config(SeededTrial(rng), space, base),
                                  f"drawn from the DCGAN search space (sampler seed {SAMPLER_SEED})",
                                  f"batch 32 and {base.epochs} epochs fixed"))
     if fixed:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import shutil
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +33,17 @@ STUDY_METRICS = LOWER_IS_BETTER
 TRIAL_STATE = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
 
 
+# A trial saves a resumable checkpoint after the first epoch that ends this many seconds of training
+# after its last one (besides its evaluated epochs): Ctrl-C or a killed process loses at most about
+# this much training (plus the epoch in progress). `GAN_STUDY_CHECKPOINT_S` sets it (tests: a fraction
+# of a second); 0 turns it off.
+CHECKPOINT_EVERY_S = float(os.environ.get("GAN_STUDY_CHECKPOINT_S", 120))
+
+
 # The user attribute holding why a trial failed for good; a FAIL without it (Ctrl-C, a crash) is retried.
 FAIL_REASON = "fail_reason"
+# The user attribute holding the epoch of a running trial's last resumable checkpoint.
+CHECKPOINT_EPOCH = "checkpoint_epoch"
 
 
 def takes_a_slot(trial) -> bool:
@@ -100,6 +111,8 @@ def train_and_log(
     checkpoint: str | Path | None = None,
     last_checkpoint: str | Path | None = None,
     checkpoint_every: int = 0,
+    checkpoint_every_s: float = 0,
+    on_checkpoint: Callable[[int], None] | None = None,
     resume: Resume | None = None,
     on_record: Callable[[dict], None] | None = None,
     on_step: Callable[[int, int, int], None] | None = None,
@@ -118,9 +131,11 @@ def train_and_log(
     reason. Any other exception ends the run as failed and propagates. `evaluator="config"` builds
     the evaluator `config.metrics` asks for.
 
-    The whole trainer is saved to `last_checkpoint` at evaluated epochs (and every
-    `checkpoint_every` epochs) once the epoch is logged; it outlives an interrupted training, so that
-    `resume` (built from it) continues from that epoch, and is removed when the training ends.
+    The whole trainer is saved to `last_checkpoint` at evaluated epochs, every `checkpoint_every`
+    epochs, and after the first epoch ending `checkpoint_every_s` seconds or more after the last save
+    (0: never by time), once the epoch is logged; `on_checkpoint(epoch)` is then called. It outlives an
+    interrupted training, so that `resume` (built from it) continues from that epoch, and is removed
+    when the training ends.
 
     `rescore_sets` > 0: once a training completes, the generators of its last and its best epoch are
     scored again on that many fresh sample sets (seeds 1, 2, ...), logged as `<metric>_resample_<k>`
@@ -152,6 +167,7 @@ def train_and_log(
         if last_checkpoint is not None:
             last_checkpoint.parent.mkdir(parents=True, exist_ok=True)
         records = trainer.run(on_step)
+        saved_at = time.monotonic()
         try:
             for record in records:
                 value = _account(outcome, record, metric)
@@ -165,9 +181,12 @@ def train_and_log(
                     if reason:
                         outcome.state, outcome.reason = "pruned", reason
                         break
-                if last_checkpoint is not None and (
-                        record["evaluated"] or (checkpoint_every and record["epoch"] % checkpoint_every == 0)):
+                if last_checkpoint is not None and _checkpoint_due(
+                        record, checkpoint_every, checkpoint_every_s, time.monotonic() - saved_at):
                     trainer.save(last_checkpoint)
+                    saved_at = time.monotonic()
+                    if on_checkpoint is not None:
+                        on_checkpoint(record["epoch"])
         finally:
             records.close()
         if rescore_sets > 0 and outcome.state == "complete" and trainer.evaluator is not None:
@@ -187,6 +206,12 @@ def train_and_log(
         last_checkpoint.unlink(missing_ok=True)
     _finish(logger, outcome, checkpoint, finish_tags)
     return outcome
+
+
+def _checkpoint_due(record: dict, every: int, every_s: float, since_s: float) -> bool:
+    """Whether the epoch of `record` saves a resumable checkpoint: an evaluated epoch, every `every`
+    epochs, or `every_s` seconds (> 0) of training after the last save."""
+    return bool(record["evaluated"] or (every and record["epoch"] % every == 0) or (0 < every_s <= since_s))
 
 
 def _account(outcome: Outcome, record: dict, metric: str) -> float | None:
@@ -343,6 +368,8 @@ class TrialContext:
     parent_run_id: str | None = None
     checkpoint_every: int = 0
     """epochs between resumable checkpoints besides the evaluated epochs (0: evaluated epochs only)"""
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S
+    """seconds of training after which the next epoch also saves a resumable checkpoint (0: never)"""
     memory_capped: bool = False
     """the trial shares its GPU with other workers under a memory cap: running out of memory then says
     more about the neighbours than about the configuration"""
@@ -404,13 +431,15 @@ class Objective:
             check_source(config.data, config.data_root)
 
         if self.progress is not None:
-            self.progress.trial_started(trial.number, config, baseline)
+            self.progress.trial_started(trial.number, config, baseline, trial.user_attrs)
         folder = trial_dir(ctx.checkpoints, ctx.study_name, trial.number)
         try:
             outcome = train_and_log(
                 config, metric=ctx.metric, logger=logger, should_stop=should_stop,
                 checkpoint=folder / "best.pt", last_checkpoint=folder / "last.pt",
-                checkpoint_every=ctx.checkpoint_every, resume=resume, on_record=on_record,
+                checkpoint_every=ctx.checkpoint_every, checkpoint_every_s=ctx.checkpoint_every_s,
+                on_checkpoint=lambda epoch: trial.set_user_attr(CHECKPOINT_EPOCH, epoch),
+                resume=resume, on_record=on_record,
                 on_step=self.progress.step if self.progress is not None else None,
                 finish_tags=lambda o: {ml.OPTUNA_STATE: TRIAL_STATE[o.state]},
                 study_extractor=trial.study.user_attrs.get("extractor"),

@@ -24,15 +24,17 @@ def trial_id(trial) -> int:
     return trial._trial_id
 
 
-def claim_waiting(study):
-    """The oldest waiting trial of `study`, switched to RUNNING by this process, or None when none
-    waits. Two processes never get the same trial, and no trial is created."""
+def claim_waiting(study, first=None):
+    """The oldest waiting trial of `study` (among those `first(frozen_trial)` is true of, when any
+    are), switched to RUNNING by this process, or None when none waits. Two processes never get the
+    same trial, and no trial is created."""
     import optuna
     from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     storage = storage_of(study)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    for t in sorted(waiting, key=lambda t: not first(t)) if first is not None else waiting:
         try:
             if not storage.set_trial_state_values(trial_id(t), state=TrialState.RUNNING):
                 continue  # another process claimed it first

@@ -20,14 +20,15 @@ import time
 import warnings
 from pathlib import Path
 
-from gans.cli import add_config_flags, config_overrides, main_guard
+from gans.cli import Parser, add_config_flags, config_overrides, main_guard
 from gans.config import TrainConfig, UserError, first_line, follow_data
-from gans.trainer import use_worker_threads, worker_threads
+from gans.trainer import resolve_device, use_worker_threads, worker_threads
 from gans.urls import mask_text, mask_url
+from reports.build import add_band_arg, build, default_report_dir
 from study import folklore
 from study.baselines import fitting
 from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, open_storage,
-                          quiet_libraries, resolve_storage, run_trials, stop_on_signals)
+                          quiet_libraries, resolve_storage, run_trials, stop_note, stop_on_signals)
 from study.objective import STUDY_METRICS, TrialContext, train_data
 from study.presets import PRESETS
 from study.space import apply_overrides, default_space, load_space_file, split_fixed, validate
@@ -42,15 +43,17 @@ PRUNE_WARMUP = 0.25
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m study.run", formatter_class=argparse.RawDescriptionHelpFormatter,
         description=__doc__.split("\n\n")[0] + "\n\nA training flag fixes its field for every trial; the "
-        "others are searched or come from the preset (defaults shown: --preset full).")
+        "others are searched or come from the preset (defaults shown: --preset full). Without --preset a "
+        "machine with a GPU runs the full study and one without runs the cpu preset.")
     g = p.add_argument_group("study")
     g.add_argument("--trials", type=int, help="finished trials the study should hold (default: the preset's: "
                    + ", ".join(f"{k} {v.trials}" for k, v in PRESETS.items()) + ")")
-    g.add_argument("--preset", default="full", choices=list(PRESETS),
-                   help="; ".join(f"{k}: {v.description}" for k, v in PRESETS.items()) + " (default: full)")
+    g.add_argument("--preset", choices=list(PRESETS),
+                   help="; ".join(f"{k}: {v.description}" for k, v in PRESETS.items())
+                   + " (default: full with a GPU, cpu without)")
     g.add_argument("--space", metavar="FILE", help="YAML or TOML file narrowing or fixing search-space entries")
     g.add_argument("--study-name", help="names the Optuna study and the MLflow experiment "
                    "(default: [PRESET-]MODEL-DATA, e.g. quick-mlp-mnist)")
@@ -81,6 +84,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(default: the preset's; 0 skips the horizon runs)")
     h.add_argument("--confirm-seeds", type=int, metavar="N", help="fresh seeds per horizon configuration "
                    "(default: the preset's; 0 skips the horizon runs)")
+    h.add_argument("--confirm-random", type=int, metavar="R",
+                   help="random configurations of the search space retrained to the horizon beside them, as "
+                        "unselected controls (default: the preset's; python -m study.confirm --random)")
     h.add_argument("--confirm-batch-seeds", type=int, metavar="K",
                    help="seeds of one configuration trained together as one vectorized model in the horizon runs "
                         "(default: all of them; 1 = one run at a time; python -m study.confirm --batch-seeds)")
@@ -88,6 +94,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "1000, raised to the longest searched budget)")
     h.add_argument("--report", metavar="DIR", help="folder of the report built at the end (default: report-STUDY)")
     h.add_argument("--no-report", action="store_true", help="build no report at the end")
+    add_band_arg(h)
     add_config_flags(p, defaults=TrainConfig(**PRESETS["full"].config))
     return p.parse_args(argv)
 
@@ -120,7 +127,7 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
         raise UserError(f"--prune-warmup: a fraction in [0, 1], got {args.prune_warmup}")
     if args.confirm_batch_seeds is not None and args.confirm_batch_seeds < 1:
         raise UserError(f"--confirm-batch-seeds: must be >= 1, got {args.confirm_batch_seeds}")
-    for name in ("confirm_top", "confirm_seeds", "horizon"):
+    for name in ("confirm_top", "confirm_seeds", "confirm_random", "horizon"):
         if getattr(args, name) is not None and getattr(args, name) < (1 if name == "horizon" else 0):
             raise UserError(f"--{name.replace('_', '-')}: must be >= {1 if name == 'horizon' else 0}, "
                             f"got {getattr(args, name)}")
@@ -186,8 +193,11 @@ def check_data(settings: StudySettings, searched: dict) -> None:
     p = searched.get("batch_size")
     largest = max(p.values_to_check()) if p is not None else base.batch_size
     if largest > n:
-        flag = "--space batch_size" if p is not None else "--batch-size"
-        raise UserError(f"{flag}: batch sizes up to {largest} exceed the {n} training images; narrow it")
+        fits = 1 << max(0, (n // 2).bit_length() - 1)  # a power of two, at most half the images
+        if p is None:
+            raise UserError(f"--batch-size {largest}: more than the {n} training images; pass --batch-size {fits}")
+        raise UserError(f"--batch-size: the search space tries batch sizes up to {largest}, more than the {n} "
+                        f"training images; pass --batch-size {fits} (or narrow batch_size in a --space file)")
 
 
 def open_study(settings: StudySettings, preset: str, searched: dict, *, retry: Retry | None = None,
@@ -294,13 +304,17 @@ def commands(s: StudySettings) -> dict[str, str]:
     from tracking.mlflow_log import ui_url
 
     exp = s.ctx.experiment_id or "ID"
-    ui = (f"mlflow ui --backend-store-uri {q(tracking)}, then open {ui_url('http://127.0.0.1:5000', exp)}"
-          if not tracking.startswith(("http://", "https://")) else f"open {ui_url(tracking, exp)}")
+    # The UI command and the URL on lines of their own: each is pasted whole, into a shell or a browser.
+    if tracking.startswith(("http://", "https://")):  # a tracking server is its own UI
+        ui = {"open the trials in the MLflow UI": ui_url(tracking, exp, s.metric)}
+    else:
+        ui = {"start the MLflow UI": f"mlflow ui --backend-store-uri {q(tracking)}",
+              "then open the trials in it": ui_url("http://127.0.0.1:5000", exp, s.metric)}
     return {
-        "open the MLflow UI": ui,
+        **ui,
         "list the trials": f"optuna trials --study-name {q(s.study_name)} --storage {q(storage)}",
         "build the report": (f"python -m reports.build --study-name {q(s.study_name)} --storage {q(storage)} "
-                             f"--tracking-uri {q(tracking)} --out {q('report-' + s.study_name)}"),
+                             f"--tracking-uri {q(tracking)}"),
     }
 
 
@@ -356,10 +370,22 @@ def connect_tracking(settings: StudySettings):
                                   settings.tracking_uri)) from None
 
 
+def machine_preset(device: str | None) -> str:
+    """The study this machine can answer: `full` where training runs on a GPU, else `cpu` (said in
+    one line, since the user did not ask for it)."""
+    if resolve_device(device or "auto").type != "cpu":
+        return "full"
+    print("no GPU here: running the `cpu` preset, the study that answers on a CPU (python -m study.run --help "
+          "says what it holds); `--preset full` runs the whole study", file=sys.stderr, flush=True)
+    return "cpu"
+
+
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "study.run", *(sys.argv[1:] if argv is None else argv)])
     args = parse_args(argv)
+    if args.preset is None:
+        args.preset = machine_preset(args.device)
     if args.preset == "folklore":
         return run_folklore(args)
     settings, searched = build_settings(args)
@@ -384,8 +410,8 @@ def main(argv: list[str] | None = None) -> int:
 
     overrides = config_overrides(args)
     base = settings.ctx.base
-    if args.preset == "full" and "extractor" not in overrides:
-        base, more = device_default(base)
+    if "extractor" not in overrides:
+        base, more = device_default(base, by_device=args.preset == "full")
         notes += more
     base, more = fit_metrics(base, explicit="metrics" in overrides, required=settings.metric)
     notes += more
@@ -412,8 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     preset = PRESETS[args.preset]
     top = preset.confirm_top if args.confirm_top is None else args.confirm_top
     seeds = preset.confirm_seeds if args.confirm_seeds is None else args.confirm_seeds
+    randoms = preset.confirm_random if args.confirm_random is None else args.confirm_random
     if counts["waiting"] > 0:
-        announce_estimate(settings, searched, len(study.user_attrs.get("baselines", [])) + top if top and seeds else 0,
+        announce_estimate(settings, searched,
+                          len(study.user_attrs.get("baselines", [])) + top + randoms if top and seeds else 0,
                           seeds, counts["waiting"], progress=not args.no_progress)
     status = "FINISHED"
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
@@ -429,9 +457,8 @@ def main(argv: list[str] | None = None) -> int:
                     run_workers(settings, counts["waiting"], study, progress)
     except KeyboardInterrupt:
         status = "KILLED"
-        print(f"stopped: the running trials are marked failed and will be retried from their last checkpoints;"
-              f" to resume, run the same command again:\n  {mask_text(command, settings.storage, settings.tracking_uri)}",
-              file=sys.stderr)
+        print(f"stopped; to resume, run the same command again ({stop_note(study)}):\n"
+              f"  {mask_text(command, settings.storage, settings.tracking_uri)}", file=sys.stderr)
         raise
     except BaseException:
         status = "FAILED"
@@ -444,36 +471,39 @@ def main(argv: list[str] | None = None) -> int:
     if top > 0 and seeds > 0:
         from study.confirm import run_horizon
 
-        stage(f"horizon runs: top {top} configurations and the seed baselines, {seeds} seeds each, "
+        stage(f"horizon runs: top {top} configurations, the seed baselines and {randoms} random ones, "
+              f"{seeds} seeds each, "
               f"{settings.horizon} epochs")
         run_horizon(settings.study_name, settings.storage, settings.tracking_uri, top=top, seeds=seeds,
                     epochs=settings.horizon, eval_every=settings.horizon_eval_every, workers=settings.workers,
-                    checkpoints=settings.ctx.checkpoints, batch_seeds=args.confirm_batch_seeds,
+                    checkpoints=settings.ctx.checkpoints, batch_seeds=args.confirm_batch_seeds, randoms=randoms,
                     log=lambda line: print(line, file=sys.stderr, flush=True))
     if not args.no_report:
-        from reports.build import build
-
-        out = Path(args.report or f"report-{settings.study_name}")
+        out = Path(args.report or default_report_dir(settings.study_name))
         stage(f"report: {out}")
-        headline = build(settings.study_name, settings.storage, settings.tracking_uri, out)
+        headline = build(settings.study_name, settings.storage, settings.tracking_uri, out, band=args.band)
         print(f"\n{headline}\nreport: {out / 'report.md'}")
     return 0
 
 
 def folklore_base(args: argparse.Namespace) -> TrainConfig:
     """The folklore experiment's shared config: `study.folklore`'s, with the user's flags."""
-    from gans.trainer import resolve_device
+    from gans.extractors import auto_extractor
 
     overrides = config_overrides(args)
     if "data" not in overrides:
         raise UserError("--preset folklore: name the photo folder with --data PATH, e.g. --data ../shared/data/pets/cat")
     device = resolve_device(overrides.get("device", "auto"))
-    overrides.setdefault("extractor", "inception" if device.type == "cuda" else "domain")
-    if overrides["extractor"] != "inception":
+    overrides["epochs"] = args.horizon or folklore.HORIZON
+    base = folklore.base_config(**{"extractor": "inception" if device.type == "cuda" else "domain", **overrides})
+    if "extractor" not in overrides:  # a folder without labelled data gets Inception, on any device
+        base, notes = auto_extractor(base, device)
+        for line in notes:
+            print(line, file=sys.stderr)
+    if base.extractor != "inception":
         print("warning: on this machine the metrics use the domain extractor, not Inception FID: not the folklore's "
               "measurement (run the experiment on a GPU, or pass --extractor inception)", file=sys.stderr)
-    overrides["epochs"] = args.horizon or folklore.HORIZON
-    return folklore.base_config(**overrides)
+    return base
 
 
 def folklore_split(base: TrainConfig) -> None:
@@ -527,7 +557,8 @@ def run_folklore(args: argparse.Namespace) -> int:
     folklore_split(base)
     use_worker_threads(1)
     shapes = {k: v for k, v in config_overrides(args).items() if k in FOLKLORE_FIXABLE}
-    groups = folklore.together(folklore.configurations(base, fixed=shapes))
+    randoms = PRESETS["folklore"].confirm_random if args.confirm_random is None else args.confirm_random
+    groups = folklore.together(folklore.configurations(base, randoms, fixed=shapes))
     folklore_plan(groups, seeds, base)
     evaluator = build_evaluator(base)
     work = Path(args.checkpoints) / name
@@ -543,11 +574,9 @@ def run_folklore(args: argparse.Namespace) -> int:
     import_sitting([archive], name, args.storage, args.tracking_uri,
                    log=lambda line: print(line, file=sys.stderr, flush=True))
     if not args.no_report:
-        from reports.build import build
-
-        out = Path(args.report or f"report-{name}")
+        out = Path(args.report or default_report_dir(name))
         stage(f"report: {out}")
-        headline = build(name, args.storage, args.tracking_uri, out)
+        headline = build(name, args.storage, args.tracking_uri, out, band=args.band)
         print(f"\n{headline}\nreport: {out / 'report.md'}")
     return 0
 
@@ -580,7 +609,8 @@ def announce_estimate(settings: StudySettings, searched: dict, horizon_configs: 
                   horizon_eval_every=settings.horizon_eval_every, workers=settings.workers)
     search, horizon = E.seconds(plan, costs)
     print(f"estimate on {costs.device} ({costs.epoch_s:.2g} s per epoch, {costs.eval_s:.2g} s per evaluation, "
-          f"measured): search up to {E.hours(search)} ({trials} trials, none pruned), horizon runs "
+          f"{'measured earlier on this machine' if costs.cached else 'measured'}): search up to "
+          f"{E.hours(search)} ({trials} trials, none pruned), horizon runs "
           f"{E.hours(horizon)} ({plan.horizon_runs} runs of {settings.horizon} epochs); "
           f"about {E.hours(search + horizon)} in all on {settings.workers} worker(s)", file=sys.stderr, flush=True)
     if costs.device == "cpu" and (search + horizon) / 3600 > E.CPU_WARN_HOURS:

@@ -43,7 +43,7 @@ import torch
 from optuna.trial import TrialState, create_trial
 from PIL import Image
 
-from gans.cli import main_guard
+from gans.cli import Parser, main_guard
 from gans.config import TrainConfig, UserError, first_line
 from gans.extractors import build_extractor
 from gans.urls import mask_text, mask_url
@@ -68,7 +68,7 @@ WEIGHTS_FIELD = {"inception": "inception_weights", "domain": "domain_weights"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m study.sitting", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p = Parser(prog="python -m study.sitting", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--runs", required=True, nargs="+", type=Path, metavar="FILE",
                    help="runs.tar.gz of one or more sittings (benchmarks/gpu_sitting.py)")
     p.add_argument("--study-name", required=True, help="the study (and MLflow experiment) to import into; "

@@ -3,6 +3,9 @@
 A space is a dict field name -> `Param`. Each model family has a default space (`SPACES`, filled by
 `register_space`); presets and a user's `--space FILE` (YAML or TOML) narrow or fix its entries, and
 CLI flags fix fields outright. A fixed entry is not an Optuna parameter: it goes into the base config.
+A study's space is read back from its trials' Optuna distributions (`trial_space`); `SeededTrial` draws
+from a space without Optuna, the same way on any machine (the random controls of `study.folklore` and
+`study.confirm`).
 
 Space file entries, by field name:
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -307,3 +311,54 @@ def validate(space: Space, base: TrainConfig, source: str = "search space") -> N
 def sample_config(trial, space: Space, base: TrainConfig) -> TrainConfig:
     """The config of one trial: `base` with every searched field drawn from `trial`."""
     return base.replace(**{name: p.suggest(trial, name) for name, p in space.items()})
+
+
+class SeededTrial:
+    """The part of an optuna.Trial that `sample_config` uses, drawing uniformly (log-uniformly for
+    log ranges) from one `random.Random`: configurations drawn the same way on any machine, with or
+    without Optuna."""
+
+    def __init__(self, rng: random.Random):
+        self.rng = rng
+
+    def suggest_int(self, name, low, high, step=1, log=False):
+        if log:
+            return int(round(math.exp(self.rng.uniform(math.log(low), math.log(high)))))
+        return self.rng.randrange(low, high + 1, step)
+
+    def suggest_float(self, name, low, high, step=None, log=False):
+        if step:
+            return low + step * self.rng.randrange(int(round((high - low) / step)) + 1)
+        if log:
+            return math.exp(self.rng.uniform(math.log(low), math.log(high)))
+        return self.rng.uniform(low, high)
+
+    def suggest_categorical(self, name, choices):
+        return self.rng.choice(list(choices))
+
+
+def random_configs(space: Space, base: TrainConfig, n: int, seed: int) -> list[TrainConfig]:
+    """`n` configs: `base` with every entry of `space` drawn by one `random.Random(seed)`, entries in
+    name order. The first k are the same for any `n` >= k and any order of `space`."""
+    rng = random.Random(seed)
+    ordered = {name: space[name] for name in sorted(space)}
+    return [sample_config(SeededTrial(rng), ordered, base) for _ in range(n)]
+
+
+def from_distribution(d) -> Param:
+    """The `Param` of one Optuna distribution (what a trial recorded for a searched field)."""
+    from optuna.distributions import CategoricalDistribution, IntDistribution
+
+    if isinstance(d, CategoricalDistribution):
+        return choice(*d.choices)
+    return Param("int" if isinstance(d, IntDistribution) else "float", d.low, d.high, step=d.step, log=d.log)
+
+
+def trial_space(trials) -> Space:
+    """The searched space of a study, from its trials' distributions (the first trial recording a
+    field gives its entry)."""
+    out: Space = {}
+    for t in sorted(trials, key=lambda t: t.number):
+        for name, d in t.distributions.items():
+            out.setdefault(name, from_distribution(d))
+    return out

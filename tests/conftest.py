@@ -64,8 +64,10 @@ def domain(data_root, pets, _private_cache):
         if name not in built:
             size = DOMAIN_SETS[name][0]
             data = str(pets / "cat") if name == "pets" else name
+            labelled = str(pets) if name == "pets" else ""  # cat photos are scored by the cat-vs-dog classifier
             built[name] = E.build_extractor(TrainConfig(data=data, data_root=str(data_root), image_size=size,
-                                                        model="dcgan" if size == 64 else "mlp"))
+                                                        model="dcgan" if size == 64 else "mlp",
+                                                        domain_data=labelled))
         return built[name]
 
     return get

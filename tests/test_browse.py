@@ -1,8 +1,10 @@
 """Browsing a study's stores the way the README says: `mlflow server` and `optuna-dashboard` on
 127.0.0.1, opened in headless Chromium (Debian's `chromium`, driven by Playwright; no browser
-download). Checks what a user sees: the experiment opening on its runs, the trial runs, the quality
-section first in the chart view, the report among the study run's artifacts; saves screenshots (the
-folder is printed; set GAN_STUDY_SCREENSHOTS to copy them there as well).
+download). Checks what a user sees: the experiment opening on its runs, every trial a row of the
+runs table, sorted by FID with the FID and KID columns, the quality section first in the chart view,
+the report among the study run's artifacts; saves screenshots (the folder is printed; set
+GAN_STUDY_SCREENSHOTS to copy them there as well: docs/results/mlflow-ui-trials.png is
+`mlflow-ui-trials.png`, the page at the URL `study.run` prints).
 
 Skips where Chromium, Playwright or optuna-dashboard is not installed.
 """
@@ -87,6 +89,14 @@ def shots(tmp_path_factory) -> Path:
             shutil.copy2(f, copy_to)
 
 
+def row_names(page) -> list[str]:
+    """The runs table's cell texts, row by row from the top (ag-grid's DOM order is not its display
+    order, and a row's pinned and scrolled cells are two elements at the same height)."""
+    rows = page.evaluate("""() => [...document.querySelectorAll('[role=row]')]
+        .map(r => [Math.round(r.getBoundingClientRect().top), r.innerText])""")
+    return [line for _, text in sorted(rows, key=lambda r: r[0]) for line in text.splitlines()]
+
+
 def test_mlflow_ui_opens_on_the_runs_with_quality_charts_first_and_the_report(stores, servers, page, shots):
     from mlflow import MlflowClient
 
@@ -102,20 +112,24 @@ def test_mlflow_ui_opens_on_the_runs_with_quality_charts_first_and_the_report(st
     parent = client.search_runs([exp.experiment_id], "tags.role = 'study'")[0]
     trials = client.search_runs([exp.experiment_id], "tags.role = 'trial'")
 
-    # The experiment as the URL `study.run` prints opens it: the runs, not MLflow 3's GenAI overview.
-    page.goto(ui_url(servers["mlflow"], exp.experiment_id), timeout=PAGE_S * 1000)
-    row = page.locator("[role=row]").filter(has_text=STUDY).first
-    row.wait_for(timeout=PAGE_S * 1000)
-    assert page.get_by_text("matching runs").count() and not page.get_by_text("Token Usage").count()
-    page.screenshot(path=str(shots / "mlflow-experiment.png"))
-    # Trial runs are nested under the study's parent run (named after the study): expand it.
-    row.locator("button").first.click()
+    # The URL `study.run` prints opens the runs table on the trials: every training a row of its own
+    # (not children of the collapsed study run), best FID first, FID and KID columns shown, in the
+    # model-training layout (not MLflow 3's GenAI overview).
+    page.goto(ui_url(servers["mlflow"], exp.experiment_id, "fid"), timeout=PAGE_S * 1000)
     for run in trials:
         page.get_by_text(run.info.run_name, exact=True).first.wait_for(timeout=PAGE_S * 1000)
+    assert page.get_by_text("matching runs").count() and not page.get_by_text("Token Usage").count()
+    assert not page.get_by_text("Evaluation runs").count()  # the GenAI layout's side navigation
+    headers = page.locator("[role=columnheader]").all_inner_texts()
+    assert {"quality/fid", "quality/kid"} <= set(headers), headers
+    by_fid = [r.info.run_name for r in client.search_runs([exp.experiment_id], order_by=["metrics.`quality/fid` ASC"])
+              if "quality/fid" in r.data.metrics]
+    assert [n for n in row_names(page) if n in by_fid] == by_fid
     close = page.get_by_role("button", name="Close")
-    if close.count():  # the assistant side panel hides half the table
+    if close.count():  # the assistant side panel (open on a browser's first visit) hides half the table
         close.first.click()
-    page.screenshot(path=str(shots / "mlflow-runs.png"))
+        page.get_by_text("MLflow Assistant").first.wait_for(state="hidden", timeout=PAGE_S * 1000)
+    page.screenshot(path=str(shots / "mlflow-ui-trials.png"))
 
     # The chart view: sections by metric prefix, the quality section (with the study metric) first.
     page.locator("label").filter(has=page.locator("input[value=CHART]")).first.click()

@@ -65,11 +65,12 @@ def _folder_with_odd_files(tmp_path, cats):
     return folder
 
 
-def test_odd_images_are_converted_and_broken_ones_skipped(tmp_path, cats):
+def test_odd_images_are_converted_and_broken_ones_skipped(tmp_path, cats, capsys):
     folder = _folder_with_odd_files(tmp_path, cats)
-    with pytest.warns(UserWarning, match="skipped 3 of 11"):
-        d = load_images(str(folder), image_size=32)
+    d = load_images(str(folder), image_size=32)
     assert d.images.shape == (8, 3, 32, 32)
+    err = capsys.readouterr().err
+    assert "skipped 3 of 11 files that are not readable images: fake.jpg, notes.txt, truncated.jpg" in err
 
 
 def test_folder_errors(tmp_path):

@@ -151,6 +151,59 @@ def test_sigterm_stops_cleanly_and_says_how_to_resume(tmp_path, data_root):
     assert counts["lost"] == 0 and counts["duplicated"] == 0
 
 
+def wait_for_checkpoint(proc: subprocess.Popen, tmp_path, number: int, epoch: int, timeout: float = 240) -> int:
+    """Poll the Optuna storage until trial `number` records a resumable checkpoint at `epoch` or later;
+    returns that epoch."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            trials = {t.number: t for t in load(tmp_path).get_trials(deepcopy=False)}
+        except Exception:  # the study or its tables may not exist yet
+            trials = {}
+        saved = trials[number].user_attrs.get("checkpoint_epoch", 0) if number in trials else 0
+        if saved >= epoch:
+            return saved
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"trial {number} saved no checkpoint at epoch {epoch} in {timeout} s")
+
+
+@pytest.mark.slow
+def test_ctrl_c_before_the_first_epoch_checkpoint_resumes_that_trial_first(tmp_path, data_root, domain, capsys):
+    domain("mnist")  # the study's extractor, trained once per test session (the command finds it cached)
+    # Evaluated (and checkpointed by epoch) only at epoch 8; by wall time after every epoch.
+    args = quick(data_root, "--trials", "2", "--epochs", "8", "--eval-every", "8", "--batch-size", "200",
+                 "--hidden", "256", *stores(tmp_path))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "GAN_STUDY_CHECKPOINT_S": "0.01"}
+    proc = subprocess.Popen([sys.executable, "-m", "study.run", *args], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for_checkpoint(proc, tmp_path, 0, 2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    stopped = load(tmp_path).trials[0]
+    saved = stopped.user_attrs["checkpoint_epoch"]
+    assert 2 <= saved < 8 and stopped.state == TrialState.FAIL and not stopped.intermediate_values
+    # The stop message says what the rerun will do, with the epoch it resumes from.
+    assert f"trial 0 resumes from its checkpoint at epoch {saved}, before any new trial" in err, err
+    assert "to resume, run the same command again" in err and "Traceback" not in err
+
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    study = load(tmp_path)
+    retry = next(t for t in study.trials if t.user_attrs.get("retry_of") == 0)
+    ran = sorted((t for t in study.trials if t.number > 0), key=lambda t: t.datetime_start)
+    assert ran[0].number == retry.number  # the retry ran before the waiting trial 1
+    assert retry.state == TrialState.COMPLETE and retry.user_attrs["resumed_from_epoch"] == saved
+    assert epochs_logged(tmp_path, retry.user_attrs["mlflow_run_id"]) == list(range(1, 9))
+    # The console names it as the trial it continues, before trial 001's line.
+    head = f"trial 000 (retry {retry.number:03d}, from epoch {saved}) [mlp-gan-100] done"
+    assert head in err and err.index(head) < err.index("trial 001"), err
+    counts = check_consistent(tmp_path, 2)
+    assert counts["lost"] == 0 and counts["duplicated"] == 0
+
+
 @pytest.mark.slow
 def test_workers_on_a_journal_file_finish_exactly_the_target(tmp_path, data_root):
     args = quick(data_root, "--trials", "5", "--workers", "3", "--storage", str(tmp_path / "optuna.journal"),

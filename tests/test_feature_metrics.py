@@ -209,8 +209,12 @@ def test_evaluator_equals_calculate_on_the_same_images(mnist_setup, monkeypatch)
     again = evaluate(trainer, member=2)
     assert again["fid"] == out["fid"] and again["kid"] == out["kid"]
     trainer.calls.clear()
+    drawn = []
+    resampled = M.Reference.resampled
+    monkeypatch.setattr(M.Reference, "resampled", lambda self, seed: drawn.append(seed) or resampled(self, seed))
     other_seed = evaluate(trainer, member=2, seed=1)
-    assert other_seed["fid"] != out["fid"]
+    assert other_seed["fid"] != out["fid"] and drawn == [1]  # a re-scoring draws the real side afresh too
+    assert evaluate(trainer, member=2)["fid"] == out["fid"] and drawn == [1]
     # A new evaluator reads the real side's features from the disk cache.
     assert M.build_evaluator(config.replace(metrics="fid"))(trainer)["fid"] == pytest.approx(out["fid"])
 
@@ -232,3 +236,15 @@ def test_evaluator_with_a_heldout_reference(mnist_setup, monkeypatch, data_root)
         assert out[f"kid{suffix}_std"] == pytest.approx(theirs["kid_std"], rel=1e-4)
     assert out["num_real"] == 350 and out["num_real_train"] == 400 and out["num_fake"] == 300
     assert out["kid_subset_size"] == out["kid_train_subset_size"] == 100
+
+
+def test_a_resampled_reference_draws_the_same_images_with_replacement():
+    features = torch.randn(60, 8, dtype=torch.float64)
+    ref = M.Reference(None, "_train", features, M.FidReference.of(features))
+    a, b, c = ref.resampled(1), ref.resampled(1), ref.resampled(2)
+    assert a.features.shape == features.shape and a.suffix == "_train"
+    rows = {tuple(r.tolist()) for r in features}
+    assert all(tuple(r.tolist()) in rows for r in a.features)
+    assert len({tuple(r.tolist()) for r in a.features}) < 60  # with replacement: some drawn twice
+    assert torch.equal(a.features, b.features) and not torch.equal(a.features, c.features)
+    assert torch.allclose(a.fid.mu, a.features.mean(0))

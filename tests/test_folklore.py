@@ -42,12 +42,13 @@ def test_group_cost_counts_steps_and_evaluations():
 
 
 @pytest.mark.slow
-def test_the_folklore_preset_runs_end_to_end_on_a_cpu(tmp_path, cats, domain, monkeypatch, capsys):
-    domain("pets")  # the CPU's extractor: the pets classifier, trained once per session
+def test_the_folklore_preset_runs_end_to_end_on_a_cpu(tmp_path, cats, pets, domain, monkeypatch, capsys):
+    domain("pets")  # the CPU's extractor with --domain-data pets: the pets classifier, trained once per session
     monkeypatch.chdir(tmp_path)
     storage = f"sqlite:///{tmp_path}/optuna.db"
-    assert run_main(["--preset", "folklore", "--data", str(cats), "--device", "cpu", "--limit", "64",
-                     "--horizon", "4", "--confirm-seeds", "2", "--ngf", "8", "--ndf", "8", "--nz", "16",
+    assert run_main(["--preset", "folklore", "--data", str(cats), "--domain-data", str(pets), "--device", "cpu",
+                     "--limit", "64", "--horizon", "4", "--confirm-seeds", "2", "--ngf", "8", "--ndf", "8",
+                     "--nz", "16",
                      "--num-samples", "100", "--storage", storage, "--tracking-uri", f"sqlite:///{tmp_path}/mlflow.db",
                      "--no-progress"]) == 0
     err = capsys.readouterr().err

@@ -126,7 +126,7 @@ def test_domain_classifier_accuracy_and_cache(name, domain, monkeypatch, data_ro
     ext = domain(name)
     assert ext.kind == "domain" and ext.info["domain_accuracy"] >= DOMAIN_SETS[name][1], ext.info
     assert Path(ext.weights_path).is_file() and E.cache_dir() in Path(ext.weights_path).parents
-    # A flat photo folder borrows the classifier of its labelled parent folder.
+    # The cat photos are scored by the classifier of the labelled data named with --domain-data (pets).
     assert ext.info["domain_data"] == (str(pets) if name == "pets" else name)
 
     def no_training(*a, **k):
@@ -136,7 +136,8 @@ def test_domain_classifier_accuracy_and_cache(name, domain, monkeypatch, data_ro
     size = DOMAIN_SETS[name][0]
     data = str(pets / "cat") if name == "pets" else name
     again = E.build_extractor(TrainConfig(data=data, data_root=str(data_root), image_size=size,
-                                          model="dcgan" if size == 64 else "mlp"))
+                                          model="dcgan" if size == 64 else "mlp",
+                                          domain_data=str(pets) if name == "pets" else ""))
     assert again == ext
 
 
@@ -151,6 +152,9 @@ def test_domain_data_resolution(tmp_path, pets, data_root):
         E.resolve_domain_data(cfg)
     assert E.resolve_domain_data(cfg.replace(domain_data="mnist")) == "mnist"
     assert E.resolve_domain_data(cfg.replace(data=str(pets))) == str(pets)
+    # A flat folder inside a labelled one is not labelled by it: nothing beside --data becomes a class.
+    with pytest.raises(UserError, match=r"^--extractor domain: .* --domain-data .* --extractor inception"):
+        E.resolve_domain_data(cfg.replace(data=str(pets / "cat")))
     with pytest.raises(UserError, match="^--domain-data"):
         E.resolve_domain_data(cfg.replace(domain_data=str(flat)))
 

@@ -93,7 +93,7 @@ def build_small_study(root: Path, data_root: Path) -> dict:
         assert run_main(["--preset", "quick", "--trials", "4", *common, "--checkpoints", str(root / "ckpt"),
                          "--data-root", str(data_root), "--device", "cpu", "--no-progress",
                          "--sampler-seed", "0", "--no-report"]) == 0
-        assert confirm_main([*common, "--top", "2", "--seeds", "1"]) == 0
+        assert confirm_main([*common, "--top", "2", "--seeds", "1", "--random", "0"]) == 0
     finally:
         torch.set_num_threads(threads)
     marker.write_text(json.dumps(stores))
@@ -218,6 +218,7 @@ def test_report_tables_equal_the_stores(report, small_study):
         row = table[f"{baseline} (trial {n})" if baseline else f"trial {n}"]
         bests = [min(m.value for m in client.get_metric_history(r.info.run_id, "quality/fid")) for r in runs]
         assert row["runs"] == str(len(runs))
+        assert row["group"] == ("baseline" if baseline else "selected")  # no random control in this study
         assert row["best FID (mean ± std)"].split(" ± ")[0] == V.fmt(float(np.mean(bests)))
     csv = pd.read_csv(report / "horizon.csv")
     assert len(csv) == len(horizon) * HORIZON and set(csv["epoch"]) == set(range(1, HORIZON + 1))
@@ -240,7 +241,8 @@ def test_horizon_runs_of_one_configuration_train_together(small_study, tmp_path)
     exp = client.get_experiment_by_name(STUDY)
     before = client.search_runs([exp.experiment_id], "tags.role = 'confirm'")
     assert confirm_main(["--study-name", STUDY, "--storage", stores["storage"], "--tracking-uri", stores["tracking"],
-                         "--top", "2", "--seeds", "3", "--batch-seeds", "2", "--checkpoints", str(tmp_path / "ck")]) == 0
+                         "--top", "2", "--seeds", "3", "--batch-seeds", "2", "--random", "0",
+                         "--checkpoints", str(tmp_path / "ck")]) == 0
     runs = client.search_runs([exp.experiment_id], "tags.role = 'confirm'")
     new = [r for r in runs if r.info.run_id not in {b.info.run_id for b in before}]
     assert len(new) == 2 * len(before)
@@ -285,7 +287,7 @@ def test_horizon_runs_retrain_top_trials_and_baselines_to_one_horizon_and_resume
         assert len(set(values)) == 3 and max(values) - min(values) < 0.2 * min(values)
     # Each configuration already holds its finished horizon run: nothing more to train.
     assert confirm_main(["--study-name", STUDY, "--storage", small_study["storage"], "--top", "2",
-                         "--seeds", "1"]) == 0
+                         "--seeds", "1", "--random", "0"]) == 0
     assert len(client.search_runs([exp.experiment_id], "tags.role = 'confirm'")) == len(runs)
 
 
@@ -441,13 +443,21 @@ def test_budget_capped_search_gives_no_verdict_and_horizon_runs_give_the_stated_
                 repeats += [(run_id, m.step, m.value), (run_id, m.step, fid[m.step])]
     noise = V.noise_sd(pd.DataFrame(repeats, columns=["run_id", "epoch", "value"]).drop_duplicates())
     v = V.horizon_verdict(curves, horizon=1000, noise=noise)
-    assert v.location == "inside 500–600" and v.contrast_class == "worse at H"
+    assert v.location == "inside" and v.contrast_class == "worse"
     assert f"**{v.sentence}**" in md
     assert f"median best epoch **{V.fmt(v.best_epoch.value)}** = {V.fmt(v.best_epoch.value * 31)} optimizer steps" in md
     assert f"CI [{V.fmt(v.contrast.low)}, {V.fmt(v.contrast.high)}]; positive = worse at 1000" in md
     assert f"P(best epoch in 500–600) = {V.fmt(v.in_band.value, 2)}" in md
     csv = pd.read_csv(out / "horizon.csv")
     assert len(csv) == len(curves) and (csv["images_seen"] == csv["epoch"] * 31 * 32).all()
+
+    # Another folklore: the band is a parameter, and no "500–600" is left in the report.
+    assert build_main(["--study-name", "falling", "--storage", stores["storage"], "--out", str(out),
+                       "--band", "200-300"]) == 0
+    md = (out / "report.md").read_text()
+    other = V.horizon_verdict(curves, horizon=1000, noise=noise, band=(200, 300))
+    assert other.location == "later" and f"**{other.sentence}**" in md
+    assert "## Verdict: is 200–300 epochs best, does 1000 go weird?" in md and "500–600" not in md
 
 
 def test_unknown_study_or_storage_is_a_one_line_error(small_study, tmp_path, capsys):

@@ -155,10 +155,10 @@ def test_bad_input_is_one_line(folders, data_root, capsys, tmp_path, monkeypatch
     assert "--metrics: unknown metric 'fdi'" in _fails(capsys, *base, *fake, "--metrics", "fid,fdi")
     assert "--extractor: unknown extractor 'vgg'" in _fails(capsys, *base, *fake, "--extractor", "vgg")
     assert "--real" in _fails(capsys, "--real", tmp_path / "nowhere", *fake)
-    # A flat folder with no labelled parent has no classes to train a domain classifier on.
+    # A flat folder has no classes to train a domain classifier on.
     solo = _save_pngs(load_images("mnist", data_root=data_root, image_size=28, limit=20).images,
                       tmp_path / "solo" / "digits")
-    assert "--domain-data" in _fails(capsys, "--real", solo, *fake)
+    assert "--domain-data" in _fails(capsys, "--real", solo, *fake, "--extractor", "domain")
     odd = tmp_path / "odd"
     odd.mkdir()
     Image.new("RGB", (40, 40)).save(odd / "a.png")

@@ -23,10 +23,11 @@ TOY = ["--device", "cpu", "--toy", "--limit", "64", "--horizon", "4", "--eval-ev
 def rehearse(tmp_path: Path, cats: Path, *extra: str) -> Path:
     box = tmp_path / "carry"
     box.mkdir()
-    (box / "cat").symlink_to(cats)  # the domain extractor learns from its labelled parent (pets)
+    (box / "cat").symlink_to(cats)
     out = tmp_path / "out"
     env = {**os.environ, "CARRY": str(box), "OUT": str(out), "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_sitting.sh"), *TOY, *extra], env=env,
+    labelled = ["--domain-data", str(cats.parent)]  # the domain extractor learns from pets (cat and dog)
+    done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_sitting.sh"), *TOY, *labelled, *extra], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out

@@ -3,6 +3,7 @@ MLflow clients. Stores go to tmp_path (the CLI runs with tmp_path as its working
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 
@@ -218,14 +219,28 @@ def test_the_estimate_comes_before_the_work_and_a_long_cpu_study_names_the_cpu_p
     assert len(load(tmp_path).trials) == 2  # it warned and went on
 
 
+def test_without_a_preset_the_machine_picks_the_study(monkeypatch, capsys):
+    import study.run as run
+
+    assert run.parse_args([]).preset is None
+    monkeypatch.setattr(run, "resolve_device", lambda name: torch.device("cpu"))
+    assert run.machine_preset(None) == "cpu"
+    assert "no GPU here: running the `cpu` preset" in capsys.readouterr().err
+    monkeypatch.setattr(run, "resolve_device", lambda name: torch.device("cuda"))
+    assert run.machine_preset("auto") == "full" and capsys.readouterr().err == ""
+
+
 def test_estimate_arithmetic():
     from study.estimate import Costs, Plan, seconds
 
     plan = Plan(trials=10, mean_budget=100, eval_every=50, horizon_runs=4, horizon=1000, horizon_eval_every=25,
                 rescores=4, workers=2)
     search, horizon = seconds(plan, Costs(epoch_s=0.1, eval_s=1.0, device="cpu"))
-    assert search == pytest.approx(10 * (100 * 0.1 + 3 * 1.0) / 2)
-    assert horizon == pytest.approx(4 * (1000 * 0.1 + (40 + 1 + 4) * 1.0) / 2)
+    # Evaluated at epochs 50 and 100 (the last epoch is on the grid: not counted twice).
+    assert search == pytest.approx(10 * (100 * 0.1 + 2 * 1.0) / 2)
+    assert horizon == pytest.approx(4 * (1000 * 0.1 + (40 + 4) * 1.0) / 2)
+    assert seconds(dataclasses.replace(plan, mean_budget=120), Costs(0.1, 1.0, "cpu"))[0] == pytest.approx(
+        10 * (120 * 0.1 + 3 * 1.0) / 2)  # 50, 100 and the last epoch, 120
 
 
 def test_progress_bars_stay_legible_at_80_columns():

@@ -23,6 +23,8 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 # Tag keys, shared with the study layer and the report builder.
 ROLE, STUDY_NAME, TRIAL_NUMBER, OPTUNA_STATE, BASELINE, REASON = (
     "role", "study_name", "trial_number", "optuna_state", "baseline", "reason")
+# A horizon run's group (selected | baseline | random) and, for a random control, which one (random-<i>).
+GROUP, SOURCE = "group", "source"
 
 # Outcome of a training -> MLflow run status (a pruned trial was stopped on purpose: KILLED).
 STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "running": "RUNNING"}
@@ -33,21 +35,26 @@ NOT_METRICS = {"epoch", "evaluated", "members"}
 # MLflow's chart view groups metrics into sections by the prefix before "/", in alphabetical order:
 # the sample-quality metrics (the study metric among them) first, then the training curves, then speed.
 # `<metric>_train`: the same samples scored against the training images, beside a held-out reference.
+# `diagnostics`: `gans.diagnostics.DIAGNOSTICS` (D overfitting, k-NN precision/recall, memorisation),
+# logged beside a held-out reference only.
 METRIC_GROUPS = {
     "quality": ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "fid_train", "kid_train",
                 "kid_train_std"),
+    "diagnostics": ("overfit_rt", "d_train", "d_heldout", "knn_precision", "knn_recall", "memorisation"),
     "train": ("loss_d", "loss_g", "d_real", "d_fake"),
     "speed": ("seconds", "images_per_s", "eval_seconds"),
 }
 # What an evaluation reports beside its values, constant within a run (the N used, the feature space):
 # tags set once, not curves.
 EVAL_CONSTANTS = ("num_fake", "num_real", "feature_dim", "fid_n_below_dim", "kid_subset_size", "kid_subsets",
-                  "is_splits", "num_real_train", "fid_train_n_below_dim", "kid_train_subset_size", "kid_train_subsets")
+                  "is_splits", "num_real_train", "fid_train_n_below_dim", "kid_train_subset_size", "kid_train_subsets",
+                  "diag_num_real")
 
 
 def metric_name(key: str) -> str:
     """The MLflow name of a record key: `fid` -> `quality/fid` (also `fid_resample_1`), `loss_d` ->
-    `train/loss_d`, `seconds` -> `speed/seconds`; anything else unchanged."""
+    `train/loss_d`, `seconds` -> `speed/seconds`, `overfit_rt` -> `diagnostics/overfit_rt`; anything
+    else unchanged."""
     base = key.split("_resample_")[0]
     for group, names in METRIC_GROUPS.items():
         if base in names:
@@ -105,31 +112,77 @@ def connect(tracking_uri: str | None):
 # empty traces overview instead of the runs.
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
+# The trials table, as a saved view of the experiment's runs table. MLflow 3.17's UI keeps no column
+# choice in its URLs, only in the browser or in a "saved view": an experiment tag
+# `mlflow.sharedViewState.<key>` whose JSON envelope {name, createdAt, state} holds the table's search
+# facets (`searchFilter`, `orderByKey`, `orderByAsc`, ...) and UI state (`selectedColumns`, ...), opened
+# by `?viewStateShareKey=<key>` and listed under the table's saved views. Sorted by a metric (any key
+# but the start time) the table lists every run flat, so the trials are rows of their own instead of
+# children of the collapsed study run; runs without the metric (the study's own run) come last.
+SHARED_VIEW = "mlflow.sharedViewState."
+VIEW_METRICS = ("fid", "kid")  # the study metrics (`study.objective.STUDY_METRICS`), lower is better
+VIEW_COLUMNS = (*(f"metrics.`quality/{m}`" for m in ("fid", "kid", "kid_std")),
+                f"tags.`{OPTUNA_STATE}`", "tags.`best_epoch`", f"tags.`{ROLE}`")
 
-def ui_url(server: str, experiment_id: str) -> str:
-    """The experiment's page in the MLflow UI at `server`, on its runs: MLflow 3.x's UI picks its
-    GenAI or model-training layout from this parameter (then remembers it), not from the experiment."""
-    return f"{server.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+def view_key(metric: str) -> str:
+    """The saved view listing the runs by `metric`, best first."""
+    return f"trials-by-{metric}"
+
+
+def view_tags(created_ms: int = 0) -> dict[str, str]:
+    """The experiment tags of the saved views `view_key(m)` for every study metric `m`."""
+    import json
+
+    tags = {}
+    for m in VIEW_METRICS:
+        state = {"searchFilter": "", "orderByKey": f"metrics.`{metric_name(m)}`", "orderByAsc": True,
+                 "startTime": "ALL", "lifecycleFilter": "Active", "datasetsFilter": [],
+                 "modelVersionFilter": "All Runs", "selectedColumns": list(VIEW_COLUMNS)}
+        tags[SHARED_VIEW + view_key(m)] = json.dumps(
+            {"name": f"trials by {m.upper()}", "createdAt": created_ms, "state": json.dumps(state)})
+    return tags
+
+
+def ui_url(server: str, experiment_id: str, metric: str = "fid") -> str:
+    """The experiment's runs table in the MLflow UI at `server`: every run a row, best `metric` first,
+    with the quality columns (the saved view `view_key(metric)`), in the model-training layout. MLflow
+    3.x's UI picks its GenAI or model-training layout from `workflowType` (else from what the browser
+    last chose, GenAI at first), not from the experiment's kind tag."""
+    view = view_key(metric if metric in VIEW_METRICS else VIEW_METRICS[0])
+    return f"{server.rstrip('/')}/#/experiments/{experiment_id}/runs?viewStateShareKey={view}&workflowType=machine_learning"
 
 
 def ensure_experiment(client, name: str) -> str:
-    """Id of the experiment `name` (a model-training experiment), created (or restored from the
-    trash) when needed."""
+    """Id of the experiment `name` (a model-training experiment with the saved views of `ui_url`),
+    created (or restored from the trash) when needed."""
     exp = client.get_experiment_by_name(name)
     if exp is None:
         try:
             return client.create_experiment(name, artifact_location=artifact_location(client.tracking_uri, name),
-                                            tags=EXPERIMENT_KIND)
+                                            tags={**EXPERIMENT_KIND, **view_tags(int(time.time() * 1000))})
         except Exception:  # another machine's command created it a moment ago
             exp = client.get_experiment_by_name(name)
             if exp is None:
                 raise
     if exp.lifecycle_stage == "deleted":
         client.restore_experiment(exp.experiment_id)
-    for key, value in EXPERIMENT_KIND.items():
+    views = view_tags(int(time.time() * 1000))
+    for key, value in {**EXPERIMENT_KIND, **views}.items():
+        if key in views and key in exp.tags and _view_state(exp.tags[key]) == _view_state(value):
+            continue  # the same view, saved earlier
         if exp.tags.get(key) != value:
             client.set_experiment_tag(exp.experiment_id, key, value)
     return exp.experiment_id
+
+
+def _view_state(tag: str):
+    import json
+
+    try:
+        return json.loads(tag).get("state")
+    except (ValueError, AttributeError):
+        return None
 
 
 def attach_report(client, run_id: str, folder: str | Path, note: str) -> None:
