@@ -546,8 +546,8 @@ def write_search(r: Report, data, a: Analysis) -> None:
     shown = pd.concat([a.done, t[t["state"] != "COMPLETE"].sort_values("number")])
     rows = [[int(x["number"]), x["state"], x["baseline"] or "", _num(x["value"]), _num(x["best_epoch"]),
              _num(x["best_value"]), _num(x["last_epoch"]), *[x[p] for p in searched]] for _, x in shown.iterrows()]
-    r.add(f"All trials, completed ones best first (final = {M} at the last evaluated epoch, for a pruned trial "
-          "when it was stopped; "
+    r.add(f"All trials, completed ones first, ordered by final {M} (the study's objective: {M} at the last "
+          "evaluated epoch, for a pruned trial when it was stopped; a lower best along the way does not reorder; "
           f"the full table with every config field is [trials.csv](trials.csv)):", "",
           table(["trial", "state", "baseline", f"final {M}", "best epoch", f"best {M}", "last epoch", *searched],
                 rows), "")
@@ -591,8 +591,13 @@ def write_search(r: Report, data, a: Analysis) -> None:
                          "best": o["best_value"]} for _, o in a.done[a.done["baseline"] == ""].head(1).iterrows()]
         label = f"best: trial {int(best['number'])}" + (f"\n({best['baseline']})" if best["baseline"] else "")
         rows.append({"label": label, "final": best["value"], "best": best["best_value"]})
-    r.chart("baselines.png", "seed baselines against the best trial",
-            lambda p: C.baselines(rows, data.metric, data.minimize, p))
+    def baselines_chart(p: Path) -> Path:
+        if len(rows) == 1:
+            raise C.NoChart("no seed baseline completed" if (t["baseline"] != "").any()
+                            else "the study holds no seed baseline to compare with")
+        return C.baselines(rows, data.metric, data.minimize, p)
+
+    r.chart("baselines.png", "seed baselines against the best trial", baselines_chart)
 
 
 def write_horizon(r: Report, data, a: Analysis) -> None:

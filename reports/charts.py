@@ -166,7 +166,8 @@ def _log_ratio_axis(ax) -> None:
 
 
 def effects(trials, metric: str, minimize: bool, path: Path) -> Path:
-    """Final metric against label smoothing, augmentation policy, lr_G/lr_D and ngf/ndf."""
+    """Final metric against label smoothing, augmentation policy, lr_G/lr_D and ngf/ndf (the hidden
+    width for the MLP models, which have no conv layers)."""
     done = trials[trials["state"] == "COMPLETE"].copy()
     if done.empty:
         raise NoChart("no trial completed, so there is no final metric to relate to the parameters")
@@ -177,6 +178,9 @@ def effects(trials, metric: str, minimize: bool, path: Path) -> Path:
         done[col] = done[col].astype(float)
     done["lr_ratio"] = done["lr_g"] / done["lr_d"]
     done["width_ratio"] = done["ngf"] / done["ndf"]
+    mlp = done["model"].iloc[0] in ("mlp", "cgan")
+    width = (axes[1, 1], "hidden", "hidden width", "Hidden width") if mlp else \
+        (axes[1, 1], "width_ratio", "ngf / ndf", "Generator/discriminator width ratio")
 
     ax = axes[0, 0]
     if done["real_label"].nunique() > 1 or done["fake_label"].nunique() > 1:
@@ -199,17 +203,18 @@ def effects(trials, metric: str, minimize: bool, path: Path) -> Path:
         _text_panel(ax, f"augmentation '{done['augment'].iloc[0]}' in every trial")
         ax.set_title("Augmentation policy")
 
-    for ax, col, name, title in ((axes[1, 0], "lr_ratio", "lr_G / lr_D", "Learning-rate ratio"),
-                                 (axes[1, 1], "width_ratio", "ngf / ndf", "Generator/discriminator width ratio")):
-        if done[col].nunique() > 1:
+    for ax, col, name, title in ((axes[1, 0], "lr_ratio", "lr_G / lr_D", "Learning-rate ratio"), width):
+        if done[col].nunique() > 1 and col == "hidden":
+            _points(ax, done.assign(hidden=done["hidden"].astype(float)), col)
+            ax.set_xscale("log", base=2)
+            ax.set(xlabel=f"{name} (log scale)", ylabel=ylabel, title=title)
+        elif done[col].nunique() > 1:
             _points(ax, done, col)
             _log_ratio_axis(ax)
             ax.axvline(1.0, color="0.4", lw=1, ls=":")
             ax.set(xlabel=f"{name} (log scale; dotted: equal)", ylabel=ylabel, title=title)
         else:
-            model = done["model"].iloc[0]
-            why = "\n(the MLP models have no conv layers)" if col == "width_ratio" and model in ("mlp", "cgan") else ""
-            _text_panel(ax, f"{name} = {V.fmt(float(done[col].iloc[0]))} in every trial{why}")
+            _text_panel(ax, f"{name} = {V.fmt(float(done[col].iloc[0]))} in every trial")
             ax.set_title(title)
     for ax in axes.flat:
         if ax.get_ylabel():
@@ -319,8 +324,10 @@ def horizon_curves(frame, metric: str, horizon: int, path: Path, band: tuple[int
             seeds = int(g["count"].max())
             ax.plot(g["epoch"], g["mean"], color=palette[source], lw=1.6, label=f"{source} (mean of {seeds} seeds)")
             ax.fill_between(g["epoch"], g["min"], g["max"], color=palette[source], alpha=0.18, lw=0)
-        ax.axvspan(*band, color="#2ca02c", alpha=0.15, label=f"band: {V.band_text(band)}")
-        ax.axvspan(horizon - V.END_WINDOW, horizon, color="#d62728", alpha=0.08, label=f"last {V.END_WINDOW} epochs")
+        if horizon >= band[1] + V.END_WINDOW:  # shorter runs neither reach past the band nor have an end window
+            ax.axvspan(*band, color="#2ca02c", alpha=0.15, label=f"band: {V.band_text(band)}")
+            ax.axvspan(horizon - V.END_WINDOW, horizon, color="#d62728", alpha=0.08,
+                       label=f"last {V.END_WINDOW} epochs")
         if noise == noise and noise > 0:
             half = V.NOISE_Z * 2 ** 0.5 * noise
             top = float(by["mean"].median())

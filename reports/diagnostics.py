@@ -136,8 +136,9 @@ def diagnostics_chart(frame, horizon: int, band: tuple[int, int], path: Path, wi
         means = seed_means(frame, column)
         for source, g in means.groupby("source", sort=False):
             ax.plot(g["epoch"], g["value"], color=colors[source], lw=1.4, label=source)
-        ax.axvspan(*band, color="#2ca02c", alpha=0.15)
-        ax.axvspan(horizon - window, horizon, color="#d62728", alpha=0.08)
+        if horizon >= band[1] + window:  # shorter runs neither reach past the band nor have an end window
+            ax.axvspan(*band, color="#2ca02c", alpha=0.15)
+            ax.axvspan(horizon - window, horizon, color="#d62728", alpha=0.08)
         if column == "memorisation":
             ax.axhline(1.0, color="0.3", lw=0.8, ls=":")
         elif column in ("overfit_rt", "d_gap"):

@@ -451,8 +451,8 @@ def horizon_verdict(curves, *, horizon: int, noise: Mapping[Any, float] | None =
     def groups(col: str) -> dict:
         return {s: g[col].astype(float).to_numpy() for s, g in used.groupby("source", sort=False)}
 
-    def boot_of(col: str, statistic: Callable = np.median) -> Estimate:
-        return hierarchical_bootstrap(groups(col), statistic, **boot) if used[col].notna().any() else NO_ESTIMATE
+    def boot_of(col: str) -> Estimate:
+        return hierarchical_bootstrap(groups(col), **boot) if used[col].notna().any() else NO_ESTIMATE
 
     best, contrast, gap = boot_of("best_epoch"), boot_of("contrast"), boot_of("gap")
     literal = boot_of("at_h_minus_band_best") if used["at_h_minus_band_best"].notna().any() else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import shlex
 import signal
 import sys
@@ -27,6 +28,7 @@ from gans.urls import mask_text, mask_url
 from reports.build import add_band_arg, build, default_report_dir
 from study import folklore
 from study.baselines import fitting
+from study.confirm import MAX_MEMBERS, run_horizon
 from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, open_storage,
                           quiet_libraries, resolve_storage, run_trials, stop_note, stop_on_signals)
 from study.objective import STUDY_METRICS, TrialContext, train_data
@@ -442,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     if counts["waiting"] > 0:
         announce_estimate(settings, searched,
                           len(study.user_attrs.get("baselines", [])) + top + randoms if top and seeds else 0,
-                          seeds, counts["waiting"], progress=not args.no_progress)
+                          seeds, counts["waiting"], progress=not args.no_progress,
+                          together=min(seeds, args.confirm_batch_seeds or seeds, MAX_MEMBERS))
     status = "FINISHED"
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     stop_on_signals()
@@ -469,7 +472,6 @@ def main(argv: list[str] | None = None) -> int:
         client.set_terminated(parent, status)
     print_summary(study.get_trials(deepcopy=False), settings.metric, commands(settings))
     if top > 0 and seeds > 0:
-        from study.confirm import run_horizon
 
         stage(f"horizon runs: top {top} configurations, the seed baselines and {randoms} random ones, "
               f"{seeds} seeds each, "
@@ -586,9 +588,10 @@ def stage(text: str) -> None:
 
 
 def announce_estimate(settings: StudySettings, searched: dict, horizon_configs: int, seeds: int, trials: int,
-                      progress: bool = True) -> None:
+                      progress: bool = True, together: int = 1) -> None:
     """Measure this device on a mid-space configuration and print how long the study will take; on
-    a machine without a GPU, a study beyond `CPU_WARN_HOURS` names the `cpu` preset (and goes on)."""
+    a machine without a GPU, a study beyond `CPU_WARN_HOURS` names the `cpu` preset (and goes on).
+    The horizon runs are costed as groups of `together` seeds trained as one model (measured so)."""
     from study import estimate as E
 
     from rich.console import Console
@@ -597,21 +600,31 @@ def announce_estimate(settings: StudySettings, searched: dict, horizon_configs: 
     config = E.middle(searched, settings.ctx.base)
     console = Console(stderr=True, highlight=False)
     what = "measuring this device (a dozen steps, one evaluation, the domain classifier)"
+    together = max(1, together)
+
+    def measure():
+        single = E.measure(config, threads)
+        return single, (E.measure(config, threads, members=together) if together > 1 and horizon_configs else single)
+
     if console.is_terminal and progress:
         with console.status(what):  # a spinner: the set-up can take half a minute
-            costs = E.measure(config, threads)
+            costs, group = measure()
     else:
         print(what, file=sys.stderr, flush=True)
-        costs = E.measure(config, threads)
+        costs, group = measure()
     epochs = searched.get("epochs")
+    groups = horizon_configs * math.ceil(seeds / together) if seeds else 0
     plan = E.Plan(trials=trials, mean_budget=(epochs.low + epochs.high) / 2 if epochs else config.epochs,
-                  eval_every=config.eval_every, horizon_runs=horizon_configs * seeds, horizon=settings.horizon,
+                  eval_every=config.eval_every, horizon_runs=groups, horizon=settings.horizon,
                   horizon_eval_every=settings.horizon_eval_every, workers=settings.workers)
-    search, horizon = E.seconds(plan, costs)
+    search, _ = E.seconds(plan, costs)
+    # A group trains its seeds as one model and evaluates each of them.
+    _, horizon = E.seconds(plan, E.Costs(group.epoch_s, costs.eval_s * together, costs.device))
     print(f"estimate on {costs.device} ({costs.epoch_s:.2g} s per epoch, {costs.eval_s:.2g} s per evaluation, "
           f"{'measured earlier on this machine' if costs.cached else 'measured'}): search up to "
           f"{E.hours(search)} ({trials} trials, none pruned), horizon runs "
-          f"{E.hours(horizon)} ({plan.horizon_runs} runs of {settings.horizon} epochs); "
+          f"{E.hours(horizon)} ({horizon_configs * seeds} runs of {settings.horizon} epochs"
+          + (f", {together} seeds trained together" if together > 1 else "") + "); "
           f"about {E.hours(search + horizon)} in all on {settings.workers} worker(s)", file=sys.stderr, flush=True)
     if costs.device == "cpu" and (search + horizon) / 3600 > E.CPU_WARN_HOURS:
         print(f"warning: without a GPU this study takes about {E.hours(search + horizon)}; `--preset cpu` answers "

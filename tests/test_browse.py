@@ -128,7 +128,7 @@ def test_mlflow_ui_opens_on_the_runs_with_quality_charts_first_and_the_report(st
     close = page.get_by_role("button", name="Close")
     if close.count():  # the assistant side panel (open on a browser's first visit) hides half the table
         close.first.click()
-        page.get_by_text("MLflow Assistant").first.wait_for(state="hidden", timeout=PAGE_S * 1000)
+        page.get_by_text("Ask questions about your").first.wait_for(state="hidden", timeout=PAGE_S * 1000)
     page.screenshot(path=str(shots / "mlflow-ui-trials.png"))
 
     # The chart view: sections by metric prefix, the quality section (with the study metric) first.

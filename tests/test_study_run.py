@@ -230,6 +230,30 @@ def test_without_a_preset_the_machine_picks_the_study(monkeypatch, capsys):
     assert run.machine_preset("auto") == "full" and capsys.readouterr().err == ""
 
 
+def test_the_estimate_costs_the_seeds_of_a_horizon_configuration_as_one_model(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from gans.config import TrainConfig
+    from study import estimate
+    from study.run import announce_estimate
+
+    measured = []
+
+    def measure(config, threads=0, members=1):
+        measured.append(members)
+        return estimate.Costs(epoch_s=2.0 if members > 1 else 1.0, eval_s=0.5, device="cpu")
+
+    monkeypatch.setattr(estimate, "measure", measure)
+    settings = SimpleNamespace(workers=1, ctx=SimpleNamespace(base=TrainConfig(epochs=10, eval_every=5)),
+                               horizon=10, horizon_eval_every=5)
+    announce_estimate(settings, {}, horizon_configs=2, seeds=5, trials=0, progress=False, together=5)
+    # Two groups of 5 seeds: 10 epochs at 2 s, and 5 members x (2 grid + 4 re-scoring evaluations) x 0.5 s.
+    assert measured == [1, 5]
+    assert "horizon runs 70 s (10 runs of 10 epochs, 5 seeds trained together)" in capsys.readouterr().err
+    announce_estimate(settings, {}, horizon_configs=2, seeds=5, trials=0, progress=False, together=1)
+    assert "horizon runs 2 min (10 runs of 10 epochs)" in capsys.readouterr().err  # 10 x (10 + 6 x 0.5) s
+
+
 def test_estimate_arithmetic():
     from study.estimate import Costs, Plan, seconds
 

@@ -488,6 +488,13 @@ def test_bootstrap_median_small_samples_and_level():
     single = V.bootstrap_median([7.0], level=0.9)
     assert math.isnan(single.low) and math.isnan(single.high) and single.level == 0.9
     assert V.bootstrap_median([1.0, 2.0, 3.0], level=0.9, resamples=100).level == 0.9
+    # A 50 % interval of 40 continuous values (medians are midpoints of two of them, rarely tied): it pins the
+    # seed's draws.
+    x = np.random.default_rng(1).normal(size=40)
+    e = V.bootstrap_median(x, level=0.5, resamples=201, seed=7)
+    medians = np.median(x[np.random.default_rng(7).integers(0, 40, size=(201, 40))], axis=1)
+    a = (1 - V.expanded_level(0.5, 40)) / 2
+    assert (e.low, e.high) == pytest.approx(tuple(np.quantile(medians, [a, 1 - a])), rel=1e-12)
     with pytest.raises(ValueError, match="^no finite values$"):
         V.bootstrap_median([])
 

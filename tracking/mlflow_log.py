@@ -108,8 +108,8 @@ def connect(tracking_uri: str | None):
     return MlflowClient(tracking_uri=uri)
 
 
-# MLflow 3's UI opens an experiment by its kind: without this tag it may guess "GenAI" and open on an
-# empty traces overview instead of the runs.
+# The experiment's kind: a model-training experiment, not a GenAI one. MLflow 3.x's UIs before the
+# GenAI/Model-training switch open an experiment by it; 3.17's goes by `workflowType` (see `ui_url`).
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 # The trials table, as a saved view of the experiment's runs table. MLflow 3.17's UI keeps no column
