@@ -1,18 +1,27 @@
 """A new user's first hour (issue 23): a misspelled flag names the right one in one line, `--help`
 shows one default per flag and whole sentences, the batch-size error names the flag to change, the
 summary table fits 80 columns, the device measurement is cached per machine, checkpoints come by wall
-time too, and retried trials are claimed before new ones."""
+time too, retried trials are claimed before new ones, and the README's first command starts a study
+from a fresh clone."""
 
 from __future__ import annotations
 
 import importlib
 import io
+import os
 import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+REPO = Path(__file__).resolve().parents[1]
 CLIS = ("gans.train", "gans.score", "gans.validate", "gans.inception16", "study.run", "study.confirm",
         "study.sitting", "reports.build")
 
@@ -151,3 +160,47 @@ def test_a_retry_is_named_after_the_trial_it_continues():
     assert trial_head(4, {}) == "trial 004"
     assert trial_head(51, {"origin": 7, "resumed_from_epoch": 120}) == "trial 007 (retry 051, from epoch 120)"
     assert trial_head(51, {"origin": 7, "baseline": "b"}) == "trial 007 (retry 051) [b]"
+
+
+# ---------------------------------------------------------------- the README's first command, from a fresh clone
+
+def readme_first_command() -> list[str]:
+    """The study command of the README's first line (`pip install -e . && python -m study.run ...`)."""
+    first = next(line for line in (REPO / "README.md").read_text().splitlines() if "python -m study.run" in line)
+    command = first.split("&&", 1)[1].split("#", 1)[0]
+    return shlex.split(command)
+
+
+@pytest.mark.slow
+def test_the_readmes_first_command_starts_a_study_from_a_fresh_clone(tmp_path, data_root):
+    """A clone in a temporary folder with the shared data beside it, as CI and the README have it: the
+    README's command, word for word, finds the data, picks the study this machine can run and starts
+    it; stopped there, it leaves no data folder behind."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    clone = tmp_path / "gan-study"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True, timeout=120)
+    (tmp_path / "shared").symlink_to(data_root.parent, target_is_directory=True)
+    command = readme_first_command()
+    assert command[:3] == ["python", "-m", "study.run"]
+    env = {k: v for k, v in os.environ.items() if k not in ("GAN_STUDY_DATA_ROOT", "PYTHONPATH")}
+    proc = subprocess.Popen([sys.executable, *command[1:]], cwd=clone, env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    seen: list[str] = []
+    deadline = time.monotonic() + 600
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if "estimate on" in line or time.monotonic() > deadline:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    err = "".join(seen)
+    name = "cpu-mlp-mnist" if "running the `cpu` preset" in err else "mlp-mnist"  # the machine picks the study
+    assert f"study {name}: 0 finished trials, target 50" in err, err[-2000:]
+    assert "estimate on" in err, err[-2000:]
+    assert not (clone / "data").exists()  # the data came from ../shared/data, nothing was downloaded
