@@ -602,6 +602,7 @@ class Evaluator:
             raise ValueError(f"extractor {extractor.name}: FID and KID use different layers {sorted(layers)}")
         self.layer = next(iter(layers), None)
         self._module: torch.nn.Module | None = None
+        self._floor: float | None = None
         self.diagnose = bool(self.own) and getattr(config, "reference", "train") == "heldout"
         self._heldout_images: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -679,7 +680,17 @@ class Evaluator:
             side = ref if seed == EVAL_SEED else ref.resampled(seed)
             out.update(score_features(features, side, self.own, self.extractor.feature_dim,
                                       self.config.kid_subset_size, seed))
+        if "fid" in self.own and len(self.references) == 2:
+            out["fid_floor"] = self.floor()
         return out
+
+    def floor(self) -> float:
+        """FID of the training images against the held-out reference: what a generator that
+        reproduced its training images exactly would score, the real-versus-real floor (once per run)."""
+        if self._floor is None:
+            heldout, train = self.references
+            self._floor = heldout.fid.distance_to(train.features)
+        return self._floor
 
 
 def build_evaluator(config: TrainConfig) -> Evaluator | None:

@@ -655,11 +655,15 @@ def write_train_gap(r: Report, data, hz: Horizon) -> None:
     M = metric_name(data.metric)
     rows = [[int(e), int(by.at[e, "runs"]), by.at[e, "held"], by.at[e, "train"], by.at[e, "gap"],
              f"{V.fmt(by.at[e, 'low'])} to {V.fmt(by.at[e, 'high'])}"] for e in shown]
-    r.add("### Held-out against training photos", "",
-          f"Each evaluation scored one set of samples twice: against the held-out photos (never trained on; the "
-          f"{M} above) and against the training photos. Gap = held-out {M} − training {M} per run; a generator that "
-          "copies its training photos lies closer to them, so the gap grows. The two photo sets differ in size, and "
-          f"{M} is biased by N, so compare the gap along the epochs rather than with 0.", "",
+    floor = f"{data.metric}_floor"
+    floor_text = (f" For scale, the training images themselves score {M} **{V.fmt(float(hz.frame[floor].median()))}** "
+                  "against the held-out ones (the real-versus-real floor: a generator that reproduced its training "
+                  "images exactly would score that)." if floor in hz.frame and hz.frame[floor].notna().any() else "")
+    r.add("### Held-out against training images", "",
+          f"Each evaluation scored one set of samples twice: against the held-out images (never trained on; the "
+          f"{M} above) and against the training images. Gap = held-out {M} − training {M} per run; a generator that "
+          "copies its training images lies closer to them, so the gap grows. The two image sets differ in size, and "
+          f"{M} is biased by N, so compare the gap along the epochs rather than with 0.{floor_text}", "",
           table(["epoch", "runs", f"{M} held-out (median)", f"{M} training (median)", "gap (median)",
                  "gap over runs"], rows), "")
 

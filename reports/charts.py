@@ -304,7 +304,7 @@ def horizon_curves(frame, metric: str, horizon: int, path: Path, band: tuple[int
     """Absolute metric against epoch per configuration: the seed mean as a line, the seeds' range
     shaded, the band and the end window marked; beside it the same against the training images
     (`<metric>_train`) when the runs logged it. A bar at the start shows ±1.96·√2 `noise`, how far two
-    evaluations of one generator can differ."""
+    evaluations of one generator can differ; a dashed line the real-versus-real floor (`<metric>_floor`)."""
     f = frame[frame[metric].notna()]
     if f.empty:
         raise NoChart(f"no horizon run logged {metric}")
@@ -328,6 +328,10 @@ def horizon_curves(frame, metric: str, horizon: int, path: Path, band: tuple[int
             ax.axvspan(*band, color="#2ca02c", alpha=0.15, label=f"band: {V.band_text(band)}")
             ax.axvspan(horizon - V.END_WINDOW, horizon, color="#d62728", alpha=0.08,
                        label=f"last {V.END_WINDOW} epochs")
+        floor = f"{metric}_floor"
+        if col == metric and floor in f and f[floor].notna().any():
+            ax.axhline(float(f[floor].median()), color="0.2", lw=1, ls="--",
+                       label=f"floor: training vs held-out images ({V.fmt(float(f[floor].median()), 3)})")
         if noise == noise and noise > 0:
             half = V.NOISE_Z * 2 ** 0.5 * noise
             top = float(by["mean"].median())

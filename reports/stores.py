@@ -202,10 +202,11 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     for col in EVAL_COLUMNS:
         confirm[col] = pd.to_numeric(confirm[col], errors="coerce").astype(float)
     # Every quality metric, its re-scorings on fresh sample sets (`fid_resample_1`, ...) and, beside a
-    # held-out reference, its value against the training images (`fid_train`) and the diagnostics.
+    # held-out reference, its value against the training images (`fid_train`), the training images' own
+    # FID against the held-out ones (`fid_floor`) and the diagnostics.
     logged = {c[len("metric."):] for c in confirm_runs.columns if c.startswith("metric.")}
-    confirm_keys = [k for k in logged if k.split("_resample_")[0].removesuffix("_train") in METRIC_KEYS
-                    or k in DIAGNOSTIC_KEYS]
+    confirm_keys = [k for k in logged if k.split("_resample_")[0].removesuffix("_train").removesuffix("_floor")
+                    in METRIC_KEYS or k in DIAGNOSTIC_KEYS]
     confirm_history = query.metric_histories(client, list(confirm["run_id"]), sorted(confirm_keys))
     return StudyData(study=study, study_name=study_name, storage=url, tracking_uri=uri, metric=metric,
                      minimize=minimize, trials=trials, history=history, confirm=confirm,

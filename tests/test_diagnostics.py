@@ -258,3 +258,16 @@ def test_stores_read_the_diagnostics_back_into_the_horizon_frame(tmp_path):
     got = frame.set_index(["run_id", "epoch"])["memorisation"]
     assert got[(run_ids[1], 650)] == pytest.approx(0.1 + 0.65)
     assert set(D.DIAGNOSTICS) <= set(frame.columns) and frame["overfit_rt"].notna().all()
+
+
+def test_the_report_states_the_real_versus_real_floor(tmp_path):
+    s = synthetic_study(tmp_path / "stores", "floor", [("COMPLETE", 2e-4, 1000, {500: 30.0, 1000: 25.0}, "")])
+    curves = add_horizon_runs(s, lambda e: 20 + 0 * e, horizon=700, sources=(0,), seeds=2)
+    client = ml.connect(s["tracking"])
+    for run_id in dict.fromkeys(curves["run_id"]):
+        client.log_batch(run_id, metrics=[Metric(ml.metric_name(k), v, 0, e) for e in range(25, 701, 25)
+                                          for k, v in (("fid_train", 19.0), ("fid_floor", 12.5))])
+    assert ml.metric_name("fid_floor") == "quality/fid_floor"
+    assert build.main(["--study-name", "floor", "--storage", s["storage"], "--out", str(tmp_path / "out")]) == 0
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "the training images themselves score FID **12.5** against the held-out ones" in md

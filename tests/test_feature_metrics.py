@@ -235,6 +235,9 @@ def test_evaluator_with_a_heldout_reference(mnist_setup, monkeypatch, data_root)
         assert out[f"kid{suffix}"] == pytest.approx(theirs["kid"], rel=1e-4)
         assert out[f"kid{suffix}_std"] == pytest.approx(theirs["kid_std"], rel=1e-4)
     assert out["num_real"] == 350 and out["num_real_train"] == 400 and out["num_fake"] == 300
+    # The floor: the training digits' own FID against the held-out ones, by torch-fidelity's path.
+    floor = M.calculate(M.ImageSet(M.real_set(config).load()), heldout, ext, ["fid"])["fid"]
+    assert out["fid_floor"] == pytest.approx(floor, rel=1e-4) and 0 < out["fid_floor"] < out["fid"]
     assert out["kid_subset_size"] == out["kid_train_subset_size"] == 100
 
 

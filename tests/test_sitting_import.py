@@ -125,7 +125,7 @@ def test_the_report_gives_the_horizon_verdict_for_every_configuration(imported, 
     assert headline in md.replace("**", "") and "too short to reach past 500–600" in headline
     for name in NAMES:
         assert f"| {name} (trial " in md  # a row of the horizon table
-    assert "## Configurations" in md and "### Held-out against training photos" in md
+    assert "## Configurations" in md and "### Held-out against training images" in md
     assert "## Search trials" not in md and "importance" not in md.lower()
     for link in ("horizon.csv", "horizon_curves.png", "horizon_samples.png", "trials.csv"):
         assert (tmp_path / "report" / link).is_file()

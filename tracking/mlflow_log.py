@@ -39,7 +39,7 @@ NOT_METRICS = {"epoch", "evaluated", "members"}
 # logged beside a held-out reference only.
 METRIC_GROUPS = {
     "quality": ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "fid_train", "kid_train",
-                "kid_train_std"),
+                "kid_train_std", "fid_floor"),
     "diagnostics": ("overfit_rt", "d_train", "d_heldout", "knn_precision", "knn_recall", "memorisation"),
     "train": ("loss_d", "loss_g", "d_real", "d_fake"),
     "speed": ("seconds", "images_per_s", "eval_seconds"),
