@@ -45,10 +45,14 @@ from typing import Any
 
 import torch
 
+from benchmarks.seed_loop import mnist_loader, photo_loader, seed_train
+from gans import metrics
+from gans.cache import cache_dir
 from gans.cli import main_guard
 from gans.config import TrainConfig, UserError
-from gans.data import ImageData
-from gans.trainer import Trainer, resolve_device, resolve_precision
+from gans.data import ImageData, load_images
+from gans.extractors import build_extractor
+from gans.trainer import Trainer, load_train_data, resolve_device, resolve_precision, worker_threads
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
@@ -164,17 +168,12 @@ def bench_ours(config: TrainConfig, data, epochs: int) -> dict[str, Any]:
 
 
 def bench_seed(config: TrainConfig, loader, channels: int, device: torch.device, epochs: int) -> float:
-    from benchmarks.seed_loop import seed_train
-
     results = list(seed_train(config.replace(epochs=epochs), loader, channels, str(device)))
     images, seconds = results[-1]
     return images / seconds
 
 
 def section_train(args, device: torch.device, peak: float) -> list[dict[str, Any]]:
-    from gans.data import load_images
-    from benchmarks.seed_loop import mnist_loader, photo_loader
-
     cats = str(Path(args.data_root) / "pets" / "cat")
     size = SIZES[args.size]
     limit, epochs = size["cat_limit"], size["train_epochs"]
@@ -220,7 +219,6 @@ def section_memory(args, device: torch.device) -> dict[str, Any]:
     epochs, trials = SIZES[args.size]["memory"]
     c = TrainConfig(model="dcgan", data=str(Path(args.data_root) / "pets" / "cat"), image_size=32, limit=512,
                     batch_size=64, ngf=32, ndf=32, epochs=epochs, device=str(device), precision=args.precision)
-    from gans.trainer import load_train_data
 
     data = load_train_data(c)
     per_trial = []
@@ -254,8 +252,6 @@ def section_precision(args, device: torch.device) -> dict[str, Any] | None:
 def section_trials(args, device: torch.device) -> dict[str, Any]:
     """Wall time of the same small study run by the real CLI with 1, 2 and 4 workers."""
     import subprocess
-
-    from benchmarks.seed_loop import photo_loader
 
     cats = str(Path(args.data_root) / "pets" / "cat")
     trials, epochs, every, limit, samples = SIZES[args.size]["study"]
@@ -301,10 +297,6 @@ def section_trials(args, device: torch.device) -> dict[str, Any]:
 
 def section_eval(args, device: torch.device) -> list[dict[str, Any]]:
     """Seconds to score FID+KID of N generated samples, real statistics cached or not."""
-    from gans import metrics
-    from gans.cache import cache_dir
-    from gans.extractors import build_extractor
-
     cats = str(Path(args.data_root) / "pets" / "cat")
     sizes = SIZES[args.size]["eval_samples"]
     c = TrainConfig(model="dcgan", data=cats, image_size=64, limit=SIZES[args.size]["eval_limit"], nz=100,
@@ -411,9 +403,6 @@ def section_members(args, device: torch.device) -> dict[str, Any]:
     One after another is one run's measured rate: K runs take K times its time, so their total rate
     is that rate. The K values are measured in interleaved rounds (median per K), so that a change
     in the machine's load meanwhile hits each alike. Training threads: `gans.trainer.worker_threads`."""
-    from gans.trainer import load_train_data
-    from gans.trainer import worker_threads
-
     ks, _, _, steps = SIZES[args.size]["members"]
     assert ks[0] == 1, "the first K is the single run every ratio is against"
     before = torch.get_num_threads()
@@ -489,8 +478,6 @@ def section_threads(args, device: torch.device) -> dict[str, Any] | None:
     with OMP_WAIT_POLICY=PASSIVE, with no load added and beside a busy loop on every core (CPU only)."""
     if device.type != "cpu":
         return None
-    from gans.trainer import load_train_data
-    from gans.trainer import worker_threads
 
     models, loads, steps = SIZES[args.size]["threads"]
     cores = os.cpu_count() or 1

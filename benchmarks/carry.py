@@ -16,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gans import inception16
 from gans.cli import main_guard
 from gans.config import UserError
 from gans.data import IMAGE_EXTENSIONS
@@ -76,8 +77,6 @@ def assemble(args: argparse.Namespace) -> dict[str, int]:
     if args.inception is not None:
         shutil.copyfile(args.inception, weights)
     elif not weights.exists():
-        from gans import inception16
-
         inception16.main(["--out", str(weights)])
     fetch_wheel(carry / "whl", args.wheel)
     return {"photos": photos, "photos_bytes": folder_bytes(carry / "cat"), "inception_bytes": weights.stat().st_size,

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import torch
 
-from gans.cli import main_guard
+from benchmarks.seed_loop import photo_loader, seed_train
+from gans.cli import ensure_writable_dir, main_guard
 from gans.config import TrainConfig
 from gans.data import load_images
 from gans.extractors import auto_extractor
 from gans.metrics import build_evaluator
-from gans.train import ensure_writable_dir
-from gans.trainer import Trainer, load_train_data, resolve_device
+from gans.trainer import GRAPH_WARMUP, Trainer, load_train_data, resolve_device
 from study import folklore
 
 MARGIN_S = 20
@@ -110,8 +110,6 @@ def device_facts(device: torch.device) -> dict:
 
 def time_steps(trainer: Trainer, seconds: float, min_steps: int = 5) -> float:
     """Seconds per training step of every member together, after warm-up (graph capture included)."""
-    from gans.trainer import GRAPH_WARMUP
-
     for _ in range(GRAPH_WARMUP + 2):
         trainer.train_step()
     sync(trainer.device)
@@ -127,8 +125,6 @@ def time_steps(trainer: Trainer, seconds: float, min_steps: int = 5) -> float:
 
 def seed_loop_rate(config: TrainConfig, data: str, device: torch.device, seconds: float) -> float:
     """Images per second of the seed notebooks' loop (PIL + DataLoader, fp32, .item() every step)."""
-    from benchmarks.seed_loop import photo_loader, seed_train
-
     loader = photo_loader(data, config.image_size, config.batch_size, config.limit, jitter_blur=False)
     steps = max(3, min(config.limit // config.batch_size, int(seconds * 4)))
     best = 0.0

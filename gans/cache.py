@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, IO
 
+from gans.data import BUILTIN
+
 
 def cache_dir() -> Path:
     """`$GAN_STUDY_CACHE`, else `~/.cache/gan-study`; created on first use."""
@@ -55,8 +57,6 @@ def data_key(data: str) -> str:
     invalidates it. Callers add the split, the limit and the image size (`gans.metrics.RealSet`)."""
     import hashlib
     import re
-
-    from gans.data import BUILTIN
 
     if data in BUILTIN:
         return data

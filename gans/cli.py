@@ -11,6 +11,7 @@ import difflib
 import functools
 import re
 import sys
+from pathlib import Path
 from typing import Callable, Iterable
 
 from gans.config import TrainConfig, UserError, field_docs, field_types, flag
@@ -92,3 +93,15 @@ def main_guard(main: Callable[..., int | None]) -> Callable[..., int]:
             return 130
 
     return wrapper
+
+
+def ensure_writable_dir(path: Path, flag: str = "--out") -> Path:
+    """Create `path` if needed and prove it writable, or raise a UserError naming `flag`."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
+    return path

@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -38,7 +39,6 @@ from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_featur
 from gans.cache import atomic_write, cache_dir, data_key
 from gans.config import TrainConfig, UserError
 from gans.data import BUILTIN, IMAGE_EXTENSIONS, load_images
-from gans.inception16 import floating_dtypes, load_script
 
 log = logging.getLogger(__name__)
 
@@ -439,6 +439,18 @@ def file_digest(path: str | os.PathLike, algorithm: str = "sha256") -> str:
 
 def file_sha256(path: str | os.PathLike) -> str:
     return file_digest(path, "sha256")
+
+
+def load_script(path: str | Path) -> torch.jit.ScriptModule:
+    """A TorchScript file, on the CPU (FID Inception graphs, and their float16 rounding `gans.inception16`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
+        return torch.jit.load(str(path), map_location="cpu")
+
+
+def floating_dtypes(module: torch.nn.Module) -> set[torch.dtype]:
+    """dtypes of a module's floating parameters and buffers."""
+    return {t.dtype for t in module.state_dict().values() if t.is_floating_point()}
 
 
 class FidInceptionFeatureExtractor(FeatureExtractorBase):

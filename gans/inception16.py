@@ -22,17 +22,7 @@ import torch
 from gans.cache import atomic_write
 from gans.cli import Parser, main_guard
 from gans.config import UserError
-
-
-def load_script(path: str | Path) -> torch.jit.ScriptModule:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load's deprecation notice
-        return torch.jit.load(str(path), map_location="cpu")
-
-
-def floating_dtypes(module: torch.nn.Module) -> set[torch.dtype]:
-    """dtypes of a module's floating parameters and buffers."""
-    return {t.dtype for t in module.state_dict().values() if t.is_floating_point()}
+from gans.extractors import INSTALL_HINT, fid_helper_file, file_sha256, floating_dtypes, load_script
 
 
 def halve(src: str | Path, dst: str | Path) -> Path:
@@ -67,8 +57,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    from gans.extractors import INSTALL_HINT, fid_helper_file, file_sha256
-
     args = parse_args(argv)
     src = args.src or fid_helper_file()
     if src is None:

@@ -31,7 +31,8 @@ from gans.cache import atomic_write, cache_dir, data_key, read_json, write_json
 from gans.config import TrainConfig, UserError
 from gans.data import load_images, to_uint8
 from gans.diagnostics import DIAG_REAL, diagnostics
-from gans.trainer import Stack
+from gans.extractors import build_extractor
+from gans.trainer import Stack, resolve_device
 
 # ---------------------------------------------------------------- registry
 
@@ -699,9 +700,6 @@ def build_evaluator(config: TrainConfig) -> Evaluator | None:
     `evaluate(trainer, seed=k)` (k != EVAL_SEED) draws another set of samples from the same generator and
     resamples each real reference with replacement: a re-scoring with both sides drawn afresh.
     """
-    from gans.extractors import build_extractor
-    from gans.trainer import resolve_device
-
     if not config.metric_names:
         return None
     names = parse_metrics(config.metrics)

@@ -17,6 +17,11 @@ from pathlib import Path
 
 from gans.cli import Parser, add_config_flags, config_overrides, describe, main_guard
 from gans.config import IMAGE_SIZES, TrainConfig, UserError
+from gans.data import BUILTIN, IMAGE_EXTENSIONS, load_images
+from gans.extractors import auto_extractor, build_extractor, check_extractor_name
+from gans.metrics import (GeneratorSource, ImageSet, RealSet, calculate, computable, effective_limit, parse_metrics,
+                          sampler_of)
+from gans.trainer import generator_from_checkpoint, load_checkpoint, resolve_device, resolve_precision
 
 DEFAULT_METRICS = "fid,kid,is"
 # The TrainConfig fields that mean something when scoring; the others are not offered as flags.
@@ -45,8 +50,6 @@ def folder_image_size(folder: Path) -> int:
     """Side of the (square) images in `folder`, read from its first image."""
     from PIL import Image
 
-    from gans.data import IMAGE_EXTENSIONS
-
     first = next((p for p in sorted(folder.rglob("*")) if p.suffix.lower() in IMAGE_EXTENSIONS), None)
     if first is None:
         raise UserError(f"--fake {folder}: no images in this folder")
@@ -67,12 +70,6 @@ def _renamed(e: UserError, flag: str) -> UserError:
 
 
 def score(args: argparse.Namespace) -> dict:
-    from gans.data import BUILTIN, load_images
-    from gans.extractors import auto_extractor, build_extractor, check_extractor_name
-    from gans.metrics import (GeneratorSource, ImageSet, RealSet, calculate, computable, effective_limit,
-                              parse_metrics, sampler_of)
-    from gans.trainer import generator_from_checkpoint, load_checkpoint, resolve_device, resolve_precision
-
     over = config_overrides(args)
     chosen = "metrics" in over
     over.setdefault("metrics", DEFAULT_METRICS)

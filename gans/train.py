@@ -17,21 +17,9 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from gans.cli import Parser, add_config_flags, config_overrides, describe, main_guard
+from gans.cli import Parser, add_config_flags, config_overrides, describe, ensure_writable_dir, main_guard
 from gans.config import TrainConfig, UserError, follow_data
 from gans.trainer import Record, Trainer, load_train_data, resolve_device, use_worker_threads
-
-
-def ensure_writable_dir(path: Path, flag: str = "--out") -> Path:
-    """Create `path` if needed and prove it writable, or raise a UserError naming `flag`."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise UserError(f"{flag} {path}: cannot write there ({e.strerror or e})") from None
-    return path
 
 
 def save_png(image_uint8, path: Path) -> None:

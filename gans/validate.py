@@ -24,7 +24,11 @@ import torch
 
 from gans.cli import Parser, main_guard
 from gans.config import BUILTIN_DATA, TrainConfig, UserError
+from gans.data import load_images
 from gans.disturb import DISTURBANCES, LEVELS, disturb
+from gans.extractors import build_extractor, check_extractor_name
+from gans.metrics import ImageSet, RealSet, calculate
+from gans.trainer import resolve_device
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,6 @@ class Case:
 
 
 def case(data: str, data_root: str, n: int, image_size: int) -> Case:
-    from gans.data import load_images
-    from gans.metrics import RealSet
-
     if data in BUILTIN_DATA:
         clean = load_images(data, data_root=data_root, image_size=image_size, split="test", limit=n).images
         return Case(data, RealSet(data, data_root, "train", image_size, n), clean)
@@ -53,8 +54,6 @@ def disturbance_rows(extractor, c: Case, metrics=("fid", "kid"), device="cpu",
                      disturbances=tuple(DISTURBANCES), levels=(0, *LEVELS)) -> list[dict]:
     """One row per disturbance and level: the metrics of the disturbed clean images against `c.real`,
     with the seconds they took (level 0, the clean images themselves, is scored once and shared)."""
-    from gans.metrics import ImageSet, calculate
-
     def score(images: torch.Tensor) -> dict:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -128,9 +127,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
-    from gans.extractors import build_extractor, check_extractor_name
-    from gans.trainer import resolve_device
-
     args = parse_args(argv)
     check_extractor_name(args.extractor)
     device = resolve_device(args.device)

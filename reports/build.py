@@ -22,11 +22,17 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gans.cli import Parser, main_guard
+from gans.baselines import BASELINES
+from gans.cli import Parser, ensure_writable_dir, main_guard
 from gans.config import UserError
 from gans.urls import mask_url
+from reports import charts as C
+from reports import stores
 from reports import verdict as V
+from reports.charts import METRIC_LABELS, NoChart
 from reports.diagnostics import write_diagnostics
+from tracking import query
+from tracking.mlflow_log import attach_report
 
 MANIFEST = ".report-files"
 IMPORTANCE_EVALUATOR = "fANOVA"
@@ -193,14 +199,9 @@ def horizon_analysis(data, band: tuple[int, int] = V.FOLKLORE_BAND) -> Horizon |
     if data.metric not in frame:
         out.why = f"the horizon runs logged no {data.metric}"
         return out
-    curves = frame.loc[frame[data.metric].notna(), ["run_id", "source", "group", "epoch", data.metric]].rename(
-        columns={data.metric: "value"})
-    # Evaluation noise: the original value and the re-scorings of the same generator at the same epoch.
-    resampled = [k for k in frame.columns if k.startswith(f"{data.metric}_resample_")]
-    repeats = frame.melt(id_vars=["run_id", "epoch"], value_vars=[data.metric, *resampled]).dropna()
-    repeats = repeats[repeats.groupby(["run_id", "epoch"])["value"].transform("size") > 1]
+    curves, noise = V.curves_and_noise(frame, data.metric)
     try:
-        out.groups = V.group_verdicts(curves, horizon=H, noise=V.noise_sd(repeats), metric=metric_name(data.metric),
+        out.groups = V.group_verdicts(curves, horizon=H, noise=noise, metric=metric_name(data.metric),
                                       minimize=data.minimize, band=band)
         out.verdict = out.groups["pooled"]
     except ValueError as e:
@@ -237,8 +238,6 @@ class Report:
         self.lines.extend(lines)
 
     def chart(self, name: str, alt: str, draw: Callable[[Path], Any]) -> bool:
-        from reports.charts import NoChart
-
         try:
             draw(self.out / name)
         except NoChart as e:
@@ -258,8 +257,6 @@ def config_summary(row, searched: list[str]) -> str:
 
 
 def metric_name(metric: str) -> str:
-    from reports.charts import METRIC_LABELS
-
     return METRIC_LABELS.get(metric, metric)
 
 
@@ -477,8 +474,6 @@ def baseline_drift(t, why: str) -> list[str]:
     """Where a seed baseline ran with other values than its seed's (fields the study fixed), and `why`."""
     import pandas as pd
 
-    from study.baselines import BASELINES
-
     out = []
     for _, b in t[t["baseline"] != ""].iterrows():
         known = BASELINES.get(b["baseline"])
@@ -534,8 +529,6 @@ def write_configurations(r: Report, data, a: Analysis) -> None:
 def write_search(r: Report, data, a: Analysis) -> None:
     """The search trials: their table, the optimisation history, importances, curves and samples."""
     import pandas as pd
-
-    from reports import charts as C
 
     t, M = data.trials, metric_name(data.metric)
     r.add("## Search trials", "")
@@ -601,8 +594,6 @@ def write_search(r: Report, data, a: Analysis) -> None:
 
 
 def write_horizon(r: Report, data, a: Analysis) -> None:
-    from reports import charts as C
-
     hz = a.horizon
     if hz is None or hz.verdict is None:
         return
@@ -673,9 +664,6 @@ def _horizon_samples(data, hz: Horizon, path: Path) -> Path:
     three fifths of the band's start, the band's middle and H epochs, beside real images."""
     from PIL import Image
 
-    from reports import charts as C
-    from tracking import query
-
     run = hz.verdict.used.sort_values("contrast", ascending=False).iloc[0]
     steps = query.image_steps(data.client, run["run_id"], "samples")
     if not steps:
@@ -700,8 +688,6 @@ def _horizon_samples(data, hz: Horizon, path: Path) -> Path:
 
 def real_panel(data, number) -> tuple[str, Any]:
     """The first real images of trial `number`'s data set as a panel (or why there are none)."""
-    from reports import stores
-
     try:
         row = data.trial_row(int(number))
         grid = stores.real_grid(row.to_dict())
@@ -713,9 +699,6 @@ def real_panel(data, number) -> tuple[str, Any]:
 def _samples_chart(data, a: Analysis, path: Path) -> Path:
     import numpy as np
     from PIL import Image
-
-    from reports import charts as C
-    from reports import stores
 
     if not a.top:
         raise C.NoChart("no completed trial, so there are no top trials")
@@ -775,8 +758,6 @@ def build(study_name: str, storage: str | None = None, tracking_uri: str | None 
     if top <= 0:
         raise UserError(f"--top: must be > 0, got {top}")
     t0 = time.perf_counter()
-    from gans.train import ensure_writable_dir
-    from reports import stores
 
     data = stores.load(study_name, storage, tracking_uri)
     out = ensure_writable_dir(Path(out) if out is not None else default_report_dir(study_name))
@@ -792,8 +773,6 @@ def build(study_name: str, storage: str | None = None, tracking_uri: str | None 
 def attach(data, a: Analysis, r: Report, out: Path) -> None:
     """The report on the study's parent MLflow run: the verdict's headline and the best trial as the
     run's description, report.md and its charts as its artifacts (the UI's artifact view shows them)."""
-    from tracking.mlflow_log import attach_report
-
     parent = data.study.user_attrs.get("mlflow_parent_run_id")
     if not parent or parent not in set(stores_run_ids(data)):
         return  # the study recorded no parent run in this tracking store
@@ -804,8 +783,6 @@ def attach(data, a: Analysis, r: Report, out: Path) -> None:
 
 
 def stores_run_ids(data) -> list[str]:
-    from tracking import query
-
     return list(query.study_runs(data.client, data.experiment_id, data.study_name, role="study")["run_id"])
 
 

@@ -12,9 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from gans.config import TrainConfig, UserError
+from gans.data import load_images, to_unit_range, to_uint8
 from gans.urls import mask_url
-from study.confirm import GROUP_BASELINE, GROUP_RANDOM, GROUP_SELECTED, GROUPS
-from tracking.mlflow_log import METRIC_GROUPS
+from tracking import query
+from tracking.mlflow_log import (BASELINE, GROUP, METRIC_GROUPS, REASON, ROLE, SOURCE, TRIAL_NUMBER,
+                                 resolve_tracking_uri)
+from tracking.query import typed_config
+from tracking.stores import (FAIL_REASON, GROUP_BASELINE, GROUP_RANDOM, GROUP_SELECTED, GROUPS, best_of,
+                             load_existing_study, trial_config, trial_run)
 
 CURVE_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 METRIC_KEYS = ("fid", "kid", "is")
@@ -41,7 +46,7 @@ class StudyData:
     its reported values), epochs_done (the last epoch of its MLflow loss curves), last_epoch, last_value,
     baseline, reason, duration_s, run_id, run_status, the sample counts of its last evaluation
     (eval_num_fake, eval_num_real, eval_feature_dim, eval_fid_n_below_dim) and every config field (the
-    trial's typed config, `study.existing.trial_config`)"""
+    trial's typed config, `tracking.stores.trial_config`)"""
     history: Any
     """long DataFrame of the trial runs' MLflow metrics: number, run_id, key, step, value"""
     confirm: Any
@@ -104,12 +109,6 @@ def horizon_group(group: str, baseline: str) -> str:
 def load(study_name: str, storage: str | None = None, tracking_uri: str | None = None) -> StudyData:
     """Read the study and its MLflow runs. The tracking URI defaults to the one the study recorded."""
     import pandas as pd
-
-    from tracking import query
-    from tracking.mlflow_log import BASELINE, GROUP, REASON, ROLE, SOURCE, TRIAL_NUMBER, resolve_tracking_uri
-
-    from study.existing import load_existing_study, trial_config, trial_run
-    from study.objective import FAIL_REASON, best_of
 
     study, url = load_existing_study(study_name, storage)
     attrs = study.user_attrs
@@ -216,8 +215,6 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
 
 def _run_config(run) -> TrainConfig | None:
     """The config an MLflow run logged as params (strings), typed; None when it logged none."""
-    from tracking.query import typed_config
-
     params = {k[len("param."):]: v for k, v in run.items() if k.startswith("param.") and isinstance(v, str)}
     return TrainConfig(**typed_config(params)) if params else None
 
@@ -225,8 +222,6 @@ def _run_config(run) -> TrainConfig | None:
 def sample_image(data: StudyData, number: int, epoch: int, dst: Path) -> tuple[Path, int] | None:
     """The sample grid trial `number` logged at `epoch` (or the latest one before it), downloaded into
     `dst`; None when the run logged no grid."""
-    from tracking import query
-
     row = data.trial_row(number)
     if not isinstance(row["run_id"], str):
         return None
@@ -244,8 +239,6 @@ def real_grid(config: dict[str, Any], n: int = 64):
     import warnings
 
     from torchvision.utils import make_grid
-
-    from gans.data import load_images, to_unit_range, to_uint8
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "skipped N unreadable files" belongs to training, not the report

@@ -245,6 +245,18 @@ def noise_sd(repeats) -> dict[Any, float]:
     return out
 
 
+def curves_and_noise(frame, metric: str) -> tuple[pd.DataFrame, dict[Any, float]]:
+    """The verdict's inputs from a horizon frame (the columns of a report's horizon.csv): the curves
+    (run_id, source, group when present, epoch, value = `metric`) and each run's re-scoring SD
+    (`noise_sd` over the original value and its `<metric>_resample_<k>` at the same epoch)."""
+    cols = ["run_id", "source", *(["group"] if "group" in frame else []), "epoch", metric]
+    curves = frame.loc[frame[metric].notna(), cols].rename(columns={metric: "value"})
+    resampled = [c for c in frame.columns if c.startswith(f"{metric}_resample_")]
+    repeats = frame.melt(id_vars=["run_id", "epoch"], value_vars=[metric, *resampled]).dropna()
+    repeats = repeats[repeats.groupby(["run_id", "epoch"])["value"].transform("size") > 1]
+    return curves, noise_sd(repeats)
+
+
 def jitter_sd(values: Sequence[float]) -> float:
     """The SD of a curve's evaluation-to-evaluation jitter: the second differences of consecutive
     evaluations cancel a locally linear trend and have variance 6 sigma^2 for independent noise of SD

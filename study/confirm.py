@@ -30,9 +30,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from gans.cli import Parser, main_guard
 from gans.config import TrainConfig, UserError
+from gans.trainer import worker_threads
 from gans.urls import mask_url, safe_name
+from study.extractor import pin
+from study.objective import train_and_log, train_members_and_log
+from study.space import random_configs, trial_space
+from tracking import mlflow_log as ml
+from tracking import query
+from tracking.stores import (GROUP_BASELINE, GROUP_RANDOM, GROUP_SELECTED, load_existing_study, trial_config,
+                             trial_run)
 
 ROLE_CONFIRM = "confirm"
 COUNTED = ("FINISHED", "FAILED")
@@ -47,9 +57,6 @@ RESCORE_SETS = 2
 MAX_MEMBERS = 16
 RANDOM_CONTROLS = 2
 RANDOM_SEED = 0
-# A horizon run's group (tag `group`).
-GROUP_SELECTED, GROUP_BASELINE, GROUP_RANDOM = "selected", "baseline", "random"
-GROUPS = (GROUP_SELECTED, GROUP_BASELINE, GROUP_RANDOM)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -121,7 +128,7 @@ class Job:
     config: TrainConfig
     horizon: int
     group: str = GROUP_SELECTED
-    """one of `GROUPS`"""
+    """one of `tracking.stores.GROUPS`"""
     control: str = ""
     """a random control's name, `random-<i>`"""
 
@@ -149,9 +156,6 @@ def source_trials(study, top: int) -> list:
 def random_controls(study, runs, n: int, log: Callable[[str], None]) -> list[tuple[str, TrainConfig]]:
     """`n` (name, config) drawn from the study's searched space but its epoch budget, over its first
     trial's config: `random-0`, `random-1`, ..., the same on every call and for every larger `n`."""
-    from study.existing import trial_config, trial_run
-    from study.space import random_configs, trial_space
-
     if n <= 0:
         return []
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
@@ -167,8 +171,6 @@ def seeded_jobs(job: Job, runs, seeds: int, log: Callable[[str], None]) -> list[
     """`job`'s runs still to train: `seeds` minus the runs of its configuration that already
     finished at its horizon, each with a seed no run of that configuration has used."""
     import pandas as pd
-
-    from tracking import mlflow_log as ml
 
     def tag(key, dtype=object):
         return runs.get(f"tag.{key}", pd.Series(index=runs.index, dtype=dtype))
@@ -189,8 +191,6 @@ def plan(study, runs, *, top: int, seeds: int, horizon: int, eval_every: int, de
     """The runs still to train, by `seeded_jobs`, of each source: the `top` best completed trials
     (group `selected`), every seed baseline of the study (`baseline`, also when among the top: it is
     rerun whatever its rank), then `randoms` random configurations of its space (`random`)."""
-    from study.existing import trial_config, trial_run
-
     sources = source_trials(study, top)
     if not sources:
         raise UserError(f"--study-name {study.study_name}: the study has no completed trial and no baseline to rerun")
@@ -229,8 +229,6 @@ class Where:
 
 
 def _logger(where: Where, job: Job):
-    from tracking import mlflow_log as ml
-
     client = ml.connect(where.tracking_uri)
     source = {ml.SOURCE: job.control} if job.control else {ml.TRIAL_NUMBER: job.number}
     return ml.RunLogger(client, where.experiment_id, job.name, parent_run_id=where.parent_run_id,
@@ -253,12 +251,8 @@ def _line(where: Where, outcome) -> str:
 def train_jobs(where: Where, jobs: list[Job]) -> list[tuple[Job, str, str, float]]:
     """Train horizon runs of one configuration, together when there are several; per run (job,
     outcome line, state, seconds of the whole group)."""
-    from study.objective import train_and_log, train_members_and_log
-
     t0 = time.perf_counter()
     if where.threads:
-        import torch
-
         torch.set_num_threads(where.threads)
     loggers = [_logger(where, job) for job in jobs]
     ckpts = [_checkpoint(where, job) for job in jobs]
@@ -303,11 +297,6 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
             raise UserError(f"{flag_name}: must be > {low}, got {v}")
     log = log or (lambda line: print(line, file=sys.stderr))
 
-    from gans.trainer import worker_threads
-    from study.existing import load_existing_study
-    from tracking import mlflow_log as ml
-    from tracking import query
-
     study, storage = load_existing_study(study_name, storage)
     attrs = study.user_attrs
     metric = attrs.get("metric", "fid")
@@ -330,8 +319,6 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
                   str(Path(checkpoints or attrs.get("checkpoints") or "checkpoints").resolve()), rescore_sets,
                   threads=worker_threads(workers))
     if jobs:
-        from study.extractor import pin
-
         # The study's extractor, fetched or located once before any worker starts: one set of weights.
         # The trials' logged --domain-weights is a path on the machine that ran them.
         pinned = pin(study, client, parent, jobs[0].config.replace(domain_weights=""))
@@ -363,8 +350,6 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from study.existing import load_existing_study
-
     run_horizon(args.study_name, args.storage, args.tracking_uri, top=args.top, seeds=args.seeds,
                 epochs=args.epochs, eval_every=args.eval_every, workers=args.workers, device=args.device,
                 checkpoints=args.checkpoints, rescore_sets=args.rescore_sets, batch_seeds=args.batch_seeds,

@@ -9,7 +9,8 @@ import math
 import sys
 from typing import Any, Iterable
 
-from study.objective import FAIL_REASON, best_of, takes_a_slot
+from study.objective import takes_a_slot
+from tracking.stores import FAIL_REASON, best_of
 
 
 def _fmt(v: Any) -> str:

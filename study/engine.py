@@ -23,29 +23,28 @@ import signal
 import socket
 import sys
 import threading
-import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
+import torch
+
 from gans.config import UserError, first_line
+from gans.data import check_source
 from gans.trainer import use_worker_threads
-from gans.urls import SQLITE, absolute_sqlite, mask_text, mask_url, sqlite_path
+from gans.urls import mask_text
 from study.objective import CHECKPOINT_EPOCH, Contended, Objective, TrialContext, TrialFailed, trial_dir
 from study.optuna_adapter import claim_waiting, fail_running, storage_of, trial_id
+from tracking import mlflow_log as ml
+from tracking import stores
+from tracking.mlflow_log import connect, log_metrics
+# A trial whose process has not written a heartbeat for GRACE_S seconds is taken for dead; names of
+# this module, read when called (a test shortens them).
+from tracking.stores import GRACE_S, HEARTBEAT_S, quiet_libraries
 
-# A trial whose process has not written a heartbeat for GRACE_S seconds is taken for dead.
-HEARTBEAT_S = int(os.environ.get("GAN_STUDY_HEARTBEAT_S", 10))
-GRACE_S = int(os.environ.get("GAN_STUDY_GRACE_S", 60))
 # Parameters whose trial's process died this often are given up (they may be what kills it): a
 # fresh trial takes the slot.
 MAX_RETRIES = 3
-
-DEFAULT_STORAGE = "sqlite:///optuna.db"
-# Optuna advises against SQLite for parallel writers; its journal file (with file locks) is safe
-# for several processes on one machine and needs no server.
-DEFAULT_PARALLEL_STORAGE = "optuna.journal"
 
 
 @dataclass(frozen=True)
@@ -148,70 +147,9 @@ def make_sampler(s: StudySettings, worker: int = 0, trials_so_far: int = 0):
 # ---------------------------------------------------------------- storages
 
 
-def resolve_storage(url: str | None, workers: int) -> str:
-    """The storage URL to use: the default for the worker count, relative SQLite paths and journal
-    files made absolute (workers and printed commands then agree from any folder)."""
-    url = url or (DEFAULT_STORAGE if workers == 1 else DEFAULT_PARALLEL_STORAGE)
-    if url.startswith(SQLITE):
-        return absolute_sqlite(url)
-    if "://" not in url:
-        return str(Path(url).resolve())
-    return url
-
-
-def is_journal_file(url: str) -> bool:
-    return "://" not in url
-
-
 def open_storage(url: str, on_stale: Callable | None = None):
-    """An Optuna storage for `url`: an SQLAlchemy URL (sqlite, postgresql, mysql) with heartbeats
-    (`on_stale(study, trial)` is called for each trial found dead), `redis://` (journal on Redis),
-    or a file path (journal file, as the `optuna` CLI guesses it)."""
-    import optuna
-
-    try:
-        if url.startswith("redis://") or url.startswith("rediss://"):
-            from optuna.storages.journal import JournalRedisBackend
-
-            return optuna.storages.JournalStorage(JournalRedisBackend(url))
-        if is_journal_file(url):
-            from optuna.storages.journal import JournalFileBackend
-
-            Path(url).parent.mkdir(parents=True, exist_ok=True)
-            return optuna.storages.JournalStorage(JournalFileBackend(url))
-        import sqlalchemy.exc
-
-        if url.startswith(SQLITE):
-            sqlite_path(url).parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(3):
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                                      heartbeat_stale_trial_callback=on_stale)
-            except (ImportError, sqlalchemy.exc.ArgumentError):  # a missing driver, a malformed URL: no race
-                raise
-            except Exception:
-                # Commands started together on a fresh database race to create its tables; the
-                # loser finds them made on a second look.
-                if attempt == 2:
-                    raise
-                time.sleep(1.0 + random.random())
-    except ImportError as e:
-        raise UserError(f"--storage {mask_url(url)}: a driver is missing ({e}); pip install it") from None
-    except Exception as e:  # sqlalchemy ArgumentError/OperationalError, redis errors
-        raise UserError(mask_text(f"--storage {url}: cannot open ({type(e).__name__}: {first_line(e)})", url)) from None
-
-
-def quiet_libraries() -> None:
-    """Optuna's per-trial INFO/WARNING lines would tear through the progress bars; the study prints
-    its own line per trial. MLflow's database set-up chatter goes too."""
-    import optuna
-
-    from tracking.mlflow_log import quiet
-
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    quiet()
+    """`tracking.stores.open_storage` with this module's heartbeat settings, read when called."""
+    return stores.open_storage(url, on_stale, heartbeat_s=HEARTBEAT_S, grace_s=GRACE_S)
 
 
 class ParentRunLog:
@@ -221,8 +159,6 @@ class ParentRunLog:
         self.client, self.run_id, self.metric = client, run_id, metric
 
     def __call__(self, study, trial) -> None:
-        from tracking.mlflow_log import log_metrics
-
         if self.client is None or self.run_id is None or trial.state.name != "COMPLETE":
             return
         values = {f"quality/trial_{self.metric}": trial.value}
@@ -289,8 +225,6 @@ class Retry:
         """numbers of the trials handled, in order"""
 
     def __call__(self, study, trial, reason: str | None = None, died: bool = True) -> None:
-        from tracking import mlflow_log as ml
-
         self.retried.append(trial.number)
         reason = reason or f"its worker stopped sending heartbeats (none for {GRACE_S} s)"
         run_id = trial.user_attrs.get("mlflow_run_id")
@@ -410,9 +344,6 @@ def run_trials(s: StudySettings, *, worker: int = 0, progress=None) -> None:
     """Claim and run waiting trials of the (existing) study in this process until none waits."""
     import optuna
 
-    from gans.data import check_source
-    from tracking.mlflow_log import connect
-
     quiet_libraries()
     client = connect(s.tracking_uri)
     retry = Retry(s.ctx, client)
@@ -454,8 +385,6 @@ def cap_gpu_memory(s: StudySettings) -> bool:
     device = s.ctx.base.device
     if s.workers <= 1 or device == "cpu":
         return False
-    import torch
-
     if not torch.cuda.is_available():
         return False
     target = torch.device("cuda" if device == "auto" else device)

@@ -16,8 +16,12 @@ import platform
 import time
 from dataclasses import dataclass
 
+import torch
+
 from gans.cache import cache_dir, data_key, read_json, write_json
 from gans.config import TrainConfig
+from gans.metrics import build_evaluator
+from gans.trainer import GRAPH_WARMUP, Trainer, load_train_data, resolve_device
 
 # Above this many hours on a machine without a GPU the console names the `cpu` preset up front.
 CPU_WARN_HOURS = float(os.environ.get("GAN_STUDY_CPU_WARN_HOURS", 3))
@@ -98,10 +102,6 @@ def measure(config: TrainConfig, threads: int = 0, members: int = 1) -> Costs:
 def cost_key(config: TrainConfig, threads: int, members: int) -> str:
     """A file name for the costs of `config` on this machine: a hash of the machine (CPU model and
     count, torch version, the device the config resolves to) and of the config fields that cost time."""
-    import torch
-
-    from gans.trainer import resolve_device
-
     device = resolve_device(config.device)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in COST_FREE}
@@ -128,11 +128,6 @@ def measure_now(config: TrainConfig, threads: int = 0, members: int = 1) -> Cost
     """Time `MEASURE_STEPS` training steps (after two warm-up steps) and one evaluation of
     `MEASURE_SAMPLES` images, scaled to an epoch and to the config's sample count. `members`: the
     step of that many seeds trained together (`gans.trainer`); the evaluation is one run's."""
-    import torch
-
-    from gans.metrics import build_evaluator
-    from gans.trainer import GRAPH_WARMUP, Trainer, load_train_data
-
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)

@@ -28,7 +28,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from gans import trainer  # resolve_device looked up when called (a test makes this machine a GPU one)
+from gans.cache import cache_dir
 from gans.config import TrainConfig, UserError
+from gans.extractors import auto_extractor, build_extractor, file_sha256, labelled
+from gans.metrics import computable
+from gans.urls import safe_name
 
 ATTR = "extractor"
 ARTIFACT_DIR = "extractor"
@@ -53,9 +58,6 @@ def check(recorded: Mapping[str, Any] | None, extractor, where: str) -> None:
 
 @contextlib.contextmanager
 def _machine_lock(study_name: str):
-    from gans.cache import cache_dir
-    from gans.urls import safe_name
-
     path = cache_dir() / "locks" / f"study-{safe_name(study_name)}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as f:
@@ -68,9 +70,6 @@ def _machine_lock(study_name: str):
 
 def _local_copy(recorded: Mapping[str, Any], client) -> Path:
     """The study's domain classifier in this machine's cache, fetched from the tracking store if missing."""
-    from gans.cache import cache_dir
-    from gans.extractors import file_sha256
-
     artifact = recorded["artifact"]
     trained_here = cache_dir() / "domain" / Path(artifact).name
     if trained_here.is_file() and file_sha256(trained_here) == recorded["sha256"]:
@@ -97,13 +96,9 @@ def fit_metrics(config: TrainConfig, explicit: bool, required: str = "") -> tupl
     """`config` without the metrics its extractor cannot compute (IS needs a classifier head), unless
     the user named them (`explicit`) or the study needs it (`required`): then the extractor's check
     says so in one line. Returns (config, notes)."""
-    from gans.extractors import build_extractor
-    from gans.metrics import computable
-    from gans.trainer import resolve_device
-
     if explicit or config.extractor == "domain":  # the domain classifier computes every metric
         return config, []
-    can = computable(config.metric_names, build_extractor(config, resolve_device(config.device)))
+    can = computable(config.metric_names, build_extractor(config, trainer.resolve_device(config.device)))
     keep = [m for m in config.metric_names if m in can or m == required]
     dropped = [m for m in config.metric_names if m not in keep]
     if not dropped:
@@ -119,10 +114,7 @@ def device_default(config: TrainConfig, by_device: bool = True) -> tuple[TrainCo
     one papers report, when its weights are on the machine (or can be downloaded); the domain classifier
     otherwise: on a CPU an Inception pass costs ~0.08 s per image, so a 2,000-sample evaluation every 50
     epochs would cost more than most trials' training. Without `by_device`, the config's own."""
-    from gans.extractors import auto_extractor, build_extractor, labelled
-    from gans.trainer import resolve_device
-
-    device = resolve_device(config.device)
+    device = trainer.resolve_device(config.device)
     if not labelled(config):
         return auto_extractor(config.replace(extractor="domain"), device)
     if not by_device:
@@ -140,9 +132,6 @@ def pin(study, client, run_id: str | None, base: TrainConfig, follow: bool = Fal
     """`base` with the study's extractor pinned, resolving and recording it first when the study has
     none yet. When the study has another extractor than `base`: `follow` (no `--extractor` given)
     adopts the study's, else a UserError."""
-    from gans.extractors import build_extractor
-    from gans.trainer import resolve_device
-
     where = f"study {study.study_name}"
     recorded = study.user_attrs.get(ATTR)
     mine = None  # the extractor this process resolved and recorded, if it was first
@@ -150,7 +139,7 @@ def pin(study, client, run_id: str | None, base: TrainConfig, follow: bool = Fal
         with _machine_lock(study.study_name):
             recorded = study.user_attrs.get(ATTR)  # another process of this machine may have been first
             if recorded is None:
-                mine = build_extractor(base, resolve_device(base.device))
+                mine = build_extractor(base, trainer.resolve_device(base.device))
                 artifact = None
                 if mine.kind == "domain" and run_id is not None:
                     client.log_artifact(run_id, mine.weights_path, ARTIFACT_DIR)
@@ -165,5 +154,5 @@ def pin(study, client, run_id: str | None, base: TrainConfig, follow: bool = Fal
     if recorded["kind"] == "domain" and recorded.get("artifact") and not base.domain_weights:
         base = base.replace(domain_weights=str(_local_copy(recorded, client)))
     if mine is None:  # what was recorded and pinned may not be what this process would use
-        check(recorded, build_extractor(base, resolve_device(base.device)), where)
+        check(recorded, build_extractor(base, trainer.resolve_device(base.device)), where)
     return base

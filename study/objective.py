@@ -18,11 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import torch
+
 from gans.config import TrainConfig, UserError, first_line
+from gans.data import check_source
 from gans.metrics import build_evaluator
-from gans.trainer import load_checkpoint, load_train_data
+from gans.trainer import Diverged, Trainer, load_checkpoint, load_train_data
 from gans.urls import safe_name
-from study.existing import CONFIG
+from study.extractor import check
+from study.space import sample_config
+from tracking import mlflow_log as ml
+from tracking.mlflow_log import TrackingError, copy_history
+from tracking.stores import CONFIG, FAIL_REASON, best_of
 
 # Lower is better for FID and KID, higher for the Inception Score.
 LOWER_IS_BETTER = ("fid", "kid")
@@ -40,8 +47,6 @@ TRIAL_STATE = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
 CHECKPOINT_EVERY_S = float(os.environ.get("GAN_STUDY_CHECKPOINT_S", 120))
 
 
-# The user attribute holding why a trial failed for good; a FAIL without it (Ctrl-C, a crash) is retried.
-FAIL_REASON = "fail_reason"
 # The user attribute holding the epoch of a running trial's last resumable checkpoint.
 CHECKPOINT_EPOCH = "checkpoint_epoch"
 
@@ -144,9 +149,6 @@ def train_and_log(
     `study_extractor` (the study's recorded extractor, `study.extractor`): the run refuses to score
     with other weights. Every run logs its extractor's name and weights hash as tags.
     """
-    from gans.trainer import Diverged, Trainer
-    from tracking.mlflow_log import TrackingError
-
     if metric not in config.metric_names:
         raise UserError(f"--metrics {config.metrics!r}: must include the study metric {metric!r}")
     outcome = Outcome("complete", run_id=getattr(logger, "run_id", None))
@@ -251,8 +253,6 @@ def _checked(evaluator, study_extractor: Mapping[str, Any] | None):
     """`evaluator`, refused when its extractor is not the study's."""
     extractor = getattr(evaluator, "extractor", None)
     if extractor is not None and study_extractor is not None:
-        from study.extractor import check
-
         check(study_extractor, extractor, "this study")
     return evaluator
 
@@ -263,8 +263,6 @@ def train_members_and_log(configs: list[TrainConfig], *, metric: str, loggers: l
     vectorized model), each logged as its own MLflow run exactly as `train_and_log` logs one: its
     records and grids, its best checkpoint, its re-scorings, its outcome. No pruning, no resuming:
     an interrupted group is trained again (`study.confirm` counts only finished runs)."""
-    from gans.trainer import Trainer
-
     evaluator = _checked(build_evaluator(configs[0]), study_extractor)
     outcomes = [Outcome("complete", run_id=getattr(lg, "run_id", None)) for lg in loggers]
     trainer = Trainer(configs, train_data(configs[0]), evaluator=evaluator)
@@ -318,19 +316,9 @@ def _rescore(trainer, outcome: Outcome, checkpoint: Path | None, sets: int, logg
                 logger.log_record({"epoch": epoch, **numbers})
 
 
-def best_of(values: Mapping[int, float]) -> tuple[int, float] | None:
-    """(epoch, value) of the lowest finite value among a trial's evaluated epochs (the earliest on
-    ties; every study metric is lower-is-better), or None. What a trial found best is derived from its
-    reported values, never stored beside them."""
-    finite = sorted((epoch, v) for epoch, v in values.items() if v is not None and math.isfinite(v))
-    return min(finite, key=lambda ev: ev[1]) if finite else None
-
-
 def _finish(logger, outcome: Outcome, checkpoint: Path | None, finish_tags, keep: bool = False) -> None:
     """Store the best checkpoint as the run's artifact (keeping the file when `keep`) and end the
     run. A store that cannot take the artifact (disk full) fails the training rather than the study."""
-    from tracking.mlflow_log import TrackingError
-
     if logger is None:
         return
     try:
@@ -390,8 +378,6 @@ class Objective:
         self.progress = progress
 
     def config(self, trial) -> TrainConfig:
-        from study.space import sample_config
-
         with warnings.catch_warnings():
             if trial.user_attrs.get("baseline"):
                 # A baseline may sit between grid points (54 epochs on a 50-epoch grid): intended.
@@ -400,9 +386,6 @@ class Objective:
 
     def __call__(self, trial) -> float:
         import optuna
-
-        from gans.data import check_source
-        from tracking import mlflow_log as ml
 
         ctx = self.ctx
         config = self.config(trial)
@@ -494,8 +477,6 @@ class Objective:
             best_file = None
         run_id = source.user_attrs.get("mlflow_run_id") if source else None
         if logger is not None and run_id:
-            from tracking.mlflow_log import copy_history
-
             copy_history(logger.client, run_id, logger.run_id, epoch)
             logger.set_tags({"resumed_from_epoch": epoch, "resumed_from_run": run_id})
         trial.set_user_attr("resumed_from_epoch", epoch)
@@ -508,7 +489,5 @@ def _remove_if_empty(folder: Path) -> None:
 
 
 def _oom_errors() -> tuple[type[BaseException], ...]:
-    import torch
-
     # torch.OutOfMemoryError exists from torch 2.5 on; its CUDA alias on every supported version.
     return (torch.cuda.OutOfMemoryError,)

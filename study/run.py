@@ -23,17 +23,27 @@ from pathlib import Path
 
 from gans.cli import Parser, add_config_flags, config_overrides, main_guard
 from gans.config import TrainConfig, UserError, first_line, follow_data
+from gans.data import BUILTIN, load_images
+from gans.extractors import auto_extractor
+from gans.metrics import build_evaluator
 from gans.trainer import resolve_device, use_worker_threads, worker_threads
 from gans.urls import mask_text, mask_url
 from reports.build import add_band_arg, build, default_report_dir
+from study import estimate as E
 from study import folklore
 from study.baselines import fitting
 from study.confirm import MAX_MEMBERS, run_horizon
-from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, open_storage,
-                          quiet_libraries, resolve_storage, run_trials, stop_note, stop_on_signals)
-from study.objective import STUDY_METRICS, TrialContext, train_data
+from study.console import StudyProgress, print_summary
+from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, make_sampler, open_storage,
+                          run_trials, stop_note, stop_on_signals, worker_main)
+from study.extractor import device_default, fit_metrics, pin
+from study.objective import STUDY_METRICS, TrialContext, takes_a_slot, train_data
 from study.presets import PRESETS
+from study.sitting import import_sitting
 from study.space import apply_overrides, default_space, load_space_file, split_fixed, validate
+from tracking import mlflow_log as ml
+from tracking.mlflow_log import resolve_tracking_uri, ui_url
+from tracking.stores import quiet_libraries, resolve_storage
 
 # Flags that fix a field of every folklore configuration (the configurations' own values otherwise).
 FOLKLORE_FIXABLE = ("nz", "ngf", "ndf", "lr_g", "lr_d", "beta1", "real_label", "fake_label", "augment")
@@ -98,19 +108,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     h.add_argument("--no-report", action="store_true", help="build no report at the end")
     add_band_arg(h)
     add_config_flags(p, defaults=TrainConfig(**PRESETS["full"].config))
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.machine_preset = args.preset is None  # the machine picks it, and main says so
+    if args.preset is None:
+        args.preset = machine_preset(args.device)
+    return args
 
 
 def data_label(data: str) -> str:
-    from gans.data import BUILTIN
-
     return data if data in BUILTIN else (Path(data).resolve().name or "data")
 
 
 def data_id(data: str) -> str:
     """A data set's identity across runs: its name, or the absolute path of its folder."""
-    from gans.data import BUILTIN
-
     return data if data in BUILTIN else str(Path(data).resolve())
 
 
@@ -157,7 +167,6 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
     min_epochs = epochs.low if epochs is not None else base.epochs
     study_name = args.study_name or "-".join(
         ([preset.name] if preset.name != "full" else []) + [base.model, data_label(base.data)])
-    from tracking.mlflow_log import resolve_tracking_uri
 
     settings = StudySettings(
         study_name=study_name,
@@ -210,8 +219,6 @@ def open_study(settings: StudySettings, preset: str, searched: dict, *, retry: R
     baselines were enqueued or skipped."""
     import optuna
     from optuna.exceptions import DuplicatedStudyError
-
-    from study.engine import make_sampler
 
     base = settings.ctx.base
     storage = open_storage(settings.storage, on_stale=retry)
@@ -294,8 +301,6 @@ def top_up(study, target: int) -> int:
 
 def finished_count(study) -> int:
     """Trials that count towards `--trials` (`study.objective.takes_a_slot`)."""
-    from study.objective import takes_a_slot
-
     return sum(takes_a_slot(t) for t in study.get_trials(deepcopy=False))
 
 
@@ -303,7 +308,6 @@ def commands(s: StudySettings) -> dict[str, str]:
     """Follow-up commands, passwords masked (the user types theirs back in)."""
     q = shlex.quote
     tracking, storage = mask_url(s.tracking_uri), mask_url(s.storage)
-    from tracking.mlflow_log import ui_url
 
     exp = s.ctx.experiment_id or "ID"
     # The UI command and the URL on lines of their own: each is pasted whole, into a shell or a browser.
@@ -325,8 +329,6 @@ def run_workers(settings: StudySettings, waiting: int, study, progress) -> None:
     storage, and passes Ctrl-C/SIGTERM on so that every worker marks its trial."""
     import multiprocessing as mp
     import queue
-
-    from study.engine import worker_main
 
     ctx = mp.get_context("spawn")  # fork after torch/sqlite initialisation is unsafe
     errors = ctx.Queue()
@@ -361,8 +363,6 @@ def run_workers(settings: StudySettings, waiting: int, study, progress) -> None:
 def connect_tracking(settings: StudySettings):
     """(MLflow client, the study's experiment id), or one user error naming `--tracking-uri` when the
     store cannot be reached or written, before anything is written to the Optuna storage."""
-    from tracking import mlflow_log as ml
-
     try:
         client = ml.connect(settings.tracking_uri)
         return client, ml.ensure_experiment(client, settings.study_name)
@@ -373,21 +373,17 @@ def connect_tracking(settings: StudySettings):
 
 
 def machine_preset(device: str | None) -> str:
-    """The study this machine can answer: `full` where training runs on a GPU, else `cpu` (said in
-    one line, since the user did not ask for it)."""
-    if resolve_device(device or "auto").type != "cpu":
-        return "full"
-    print("no GPU here: running the `cpu` preset, the study that answers on a CPU (python -m study.run --help "
-          "says what it holds); `--preset full` runs the whole study", file=sys.stderr, flush=True)
-    return "cpu"
+    """The study this machine can answer: `full` where training runs on a GPU, else `cpu`."""
+    return "full" if resolve_device(device or "auto").type != "cpu" else "cpu"
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "study.run", *(sys.argv[1:] if argv is None else argv)])
     args = parse_args(argv)
-    if args.preset is None:
-        args.preset = machine_preset(args.device)
+    if args.machine_preset and args.preset == "cpu":  # the user did not ask for it: say so
+        print("no GPU here: running the `cpu` preset, the study that answers on a CPU (python -m study.run --help "
+              "says what it holds); `--preset full` runs the whole study", file=sys.stderr, flush=True)
     if args.preset == "folklore":
         return run_folklore(args)
     settings, searched = build_settings(args)
@@ -397,9 +393,6 @@ def main(argv: list[str] | None = None) -> int:
     retry = Retry(settings.ctx, client)
     study, notes = open_study(settings, args.preset, searched, retry=retry)
 
-    from study.console import StudyProgress, print_summary
-    from tracking import mlflow_log as ml
-
     parent = ml.study_run(client, experiment_id, settings.study_name, tags={
         "metric": settings.metric, "sampler": settings.sampler, "pruner": settings.pruner,
         "preset": args.preset, "model": settings.ctx.base.model, "data": settings.ctx.base.data,
@@ -408,7 +401,6 @@ def main(argv: list[str] | None = None) -> int:
     client.log_dict(parent, {k: vars(p) for k, p in searched.items()}, "search_space.json")
     study.set_user_attr("mlflow_experiment_id", experiment_id)
     study.set_user_attr("mlflow_parent_run_id", parent)
-    from study.extractor import device_default, fit_metrics, pin
 
     overrides = config_overrides(args)
     base = settings.ctx.base
@@ -490,8 +482,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def folklore_base(args: argparse.Namespace) -> TrainConfig:
     """The folklore experiment's shared config: `study.folklore`'s, with the user's flags."""
-    from gans.extractors import auto_extractor
-
     overrides = config_overrides(args)
     if "data" not in overrides:
         raise UserError("--preset folklore: name the photo folder with --data PATH, e.g. --data ../shared/data/pets/cat")
@@ -510,8 +500,6 @@ def folklore_base(args: argparse.Namespace) -> TrainConfig:
 
 def folklore_split(base: TrainConfig) -> None:
     """Say how the folder was split into training and held-out photos (a UserError when it cannot be)."""
-    from gans.data import load_images
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         n_train = len(train_data(base))
@@ -528,8 +516,6 @@ def folklore_split(base: TrainConfig) -> None:
 def folklore_plan(groups, seeds: int, base: TrainConfig) -> float:
     """Print the planned cost (runs x epochs x photos) and, from a short measurement at the largest
     group's size, its duration; returns the predicted seconds."""
-    from study import estimate as E
-
     runs = sum(len(g) for g in groups) * seeds
     photos = len(train_data(base))
     steps = photos // base.batch_size
@@ -549,9 +535,6 @@ def run_folklore(args: argparse.Namespace) -> int:
     seeds to `--horizon` epochs, trained into run folders, packed as a GPU sitting packs them,
     imported into the study (`study.sitting`) and reported."""
     import tarfile
-
-    from gans.metrics import build_evaluator
-    from study.sitting import import_sitting
 
     base = folklore_base(args)
     seeds = args.confirm_seeds or PRESETS["folklore"].confirm_seeds
@@ -592,8 +575,6 @@ def announce_estimate(settings: StudySettings, searched: dict, horizon_configs: 
     """Measure this device on a mid-space configuration and print how long the study will take; on
     a machine without a GPU, a study beyond `CPU_WARN_HOURS` names the `cpu` preset (and goes on).
     The horizon runs are costed as groups of `together` seeds trained as one model (measured so)."""
-    from study import estimate as E
-
     from rich.console import Console
 
     threads = worker_threads(settings.workers)

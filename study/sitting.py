@@ -7,7 +7,7 @@ config.json, records.json, run.json and kept sample grids. This module owns turn
 into the stores' content:
 
 - the Optuna study (created on first import, attributes as `study.run` sets them) with one COMPLETE
-  trial per configuration: its typed config (`study.existing.CONFIG`), `baseline` = the configuration's
+  trial per configuration: its typed config (`tracking.stores.CONFIG`), `baseline` = the configuration's
   name, value = the median over its finished seeds of the FID at the horizon, and the per-epoch median
   as intermediate values;
 - the MLflow experiment and parent run of the study, and one `role=confirm` run per seed, tagged as
@@ -49,12 +49,10 @@ from gans.extractors import build_extractor
 from gans.urls import mask_text, mask_url
 from reports.build import build
 from study.confirm import HORIZON, ROLE_CONFIRM, Job
-from study.engine import open_storage, quiet_libraries, resolve_storage
-from study.existing import CONFIG
 from study.extractor import identity
-from study.objective import FAIL_REASON
 from tracking import mlflow_log as ml
 from tracking import query
+from tracking.stores import CONFIG, FAIL_REASON, open_storage, quiet_libraries, resolve_storage
 
 METRIC = "fid"
 PRESET = "sitting"

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from gans.augment import get_augment
 from gans.config import TrainConfig, UserError, field_types, first_line
 
 KINDS = ("int", "float", "categorical", "fixed")
@@ -301,8 +302,6 @@ def validate(space: Space, base: TrainConfig, source: str = "search space") -> N
             except UserError as e:
                 raise UserError(f"{source}: {name} = {v!r} is not a valid value ({e})") from None
             if name == "augment":
-                from gans.augment import get_augment
-
                 get_augment(v)
         if p.kind == "float" and not all(math.isfinite(x) for x in (p.low, p.high)):
             raise UserError(f"{source}: {name}: bounds must be finite")

@@ -15,10 +15,10 @@ import pytest
 from gans.config import TrainConfig
 from reports.stores import horizon_group, load
 from study.confirm import GROUP_BASELINE, GROUP_RANDOM, GROUP_SELECTED, main as confirm_main, plan
-from study.existing import CONFIG
 from study.presets import PRESETS
 from study.run import main as run_main
 from study.space import apply_overrides, default_space, sample_config, split_fixed, trial_space
+from tracking.stores import CONFIG
 from test_reports import STUDY, build_small_study, mlflow_client
 
 HORIZON = 40

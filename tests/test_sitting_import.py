@@ -17,10 +17,10 @@ from mlflow import MlflowClient
 from gans.config import TrainConfig
 from reports.build import build
 from study import folklore
-from study.existing import trial_config
 from study.sitting import import_sitting, main
 from test_sitting import rehearse
 from tracking import query
+from tracking.stores import trial_config
 
 STUDY = "folklore-toy"
 NAMES = [c.name for c in folklore.configurations(folklore.base_config("x"), randoms=1)]

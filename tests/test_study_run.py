@@ -219,15 +219,15 @@ def test_the_estimate_comes_before_the_work_and_a_long_cpu_study_names_the_cpu_p
     assert len(load(tmp_path).trials) == 2  # it warned and went on
 
 
-def test_without_a_preset_the_machine_picks_the_study(monkeypatch, capsys):
+def test_without_a_preset_the_machine_picks_the_study(monkeypatch):
     import study.run as run
 
-    assert run.parse_args([]).preset is None
     monkeypatch.setattr(run, "resolve_device", lambda name: torch.device("cpu"))
-    assert run.machine_preset(None) == "cpu"
-    assert "no GPU here: running the `cpu` preset" in capsys.readouterr().err
+    args = run.parse_args([])
+    assert args.preset == "cpu" and args.machine_preset
+    assert run.parse_args(["--preset", "full"]).machine_preset is False
     monkeypatch.setattr(run, "resolve_device", lambda name: torch.device("cuda"))
-    assert run.machine_preset("auto") == "full" and capsys.readouterr().err == ""
+    assert run.parse_args([]).preset == "full" and run.machine_preset("auto") == "full"
 
 
 def test_the_estimate_costs_the_seeds_of_a_horizon_configuration_as_one_model(monkeypatch, capsys):

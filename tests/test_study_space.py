@@ -13,7 +13,8 @@ from study.space import (SPACES, apply_overrides, default_space, load_space_file
 
 
 def settings_for(*argv: str):
-    return build_settings(parse_args(list(argv)))
+    """The settings of a command; `--preset full` unless it names one (the default depends on the machine)."""
+    return build_settings(parse_args(list(argv) if "--preset" in argv else ["--preset", "full", *argv]))
 
 
 def test_default_spaces_are_valid_configs_and_name_the_issue_fields():

@@ -793,3 +793,13 @@ def test_within_noise_relabels_only_an_uncertain_location():
 
 def classify(v):
     return v.location, v.gap.value, v.gap.high
+
+
+def test_curves_and_noise_from_a_horizon_frame():
+    frame = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "source": ["s"] * 6, "epoch": [1, 2, 3] * 2,
+                          "fid": [3.0, 2.0, 1.0, 4.0, np.nan, 2.0], "fid_resample_1": [np.nan, np.nan, 2.0] * 2})
+    curves, noise = V.curves_and_noise(frame, "fid")
+    assert list(curves["value"]) == [3.0, 2.0, 1.0, 4.0, 2.0] and list(curves.columns) == [
+        "run_id", "source", "epoch", "value"]
+    assert "group" in V.curves_and_noise(frame.assign(group="random"), "fid")[0]
+    assert noise["a"] == pytest.approx(np.std([1.0, 2.0], ddof=1)) and noise["b"] == 0

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from gans.config import UserError
+from gans.config import TrainConfig, UserError, field_types
 from gans.urls import sqlite_path
 from tracking.mlflow_log import (ROLE, STUDY_NAME, TRIAL_NUMBER, metric_name, quote_filter, quiet, record_key,
                                  resolve_tracking_uri)
@@ -37,9 +37,7 @@ def open_client(tracking_uri: str, flag: str = "--tracking-uri"):
 
 def typed_config(params: Mapping[str, Any]) -> dict[str, Any]:
     """Config fields among `params` (MLflow params: strings), converted to their `TrainConfig` types; read
-    back only for trials of versions that did not store their config (`study.existing.trial_config`)."""
-    from gans.config import TrainConfig, field_types
-
+    back only for trials of versions that did not store their config (`tracking.stores.trial_config`)."""
     types = field_types(TrainConfig)
     out = {}
     for k, v in params.items():
