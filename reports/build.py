@@ -149,13 +149,6 @@ def source_label(trial, baseline: str) -> str:
     return f"{baseline} (trial {int(trial)})" if baseline else f"trial {int(trial)}"
 
 
-def run_group(trial, baseline: str, group) -> str:
-    """How a horizon configuration was chosen: its logged group, else a baseline's or the search's."""
-    if isinstance(group, str) and group:
-        return group
-    return "baseline" if baseline else "selected"
-
-
 def horizon_analysis(data, band: tuple[int, int] = V.FOLKLORE_BAND) -> Horizon | None:
     """The verdict's input: the finished runs at the largest horizon any finished run reached."""
     import pandas as pd
@@ -169,8 +162,6 @@ def horizon_analysis(data, band: tuple[int, int] = V.FOLKLORE_BAND) -> Horizon |
     H = int(finished["horizon"].max())
     runs = finished[finished["horizon"] == H].copy()
     runs["source_label"] = [source_label(n, b) for n, b in zip(runs["source"], runs["baseline"])]
-    runs["group"] = [run_group(n, b, g) for n, b, g in
-                     zip(runs["source"], runs["baseline"], runs["group"] if "group" in runs else [""] * len(runs))]
     failed = c[(c["status"] == "FAILED") & (c["horizon"] == H)]
     diverged = pd.DataFrame({"run_id": failed["run_id"], "seed": failed["seed"], "reason": failed["reason"],
                              "source": [source_label(n, b) for n, b in zip(failed["source"], failed["baseline"])]})
@@ -308,7 +299,7 @@ def write_horizon_verdict(r: Report, data, hz: Horizon) -> None:
     b = V.band_text(v.band)
     used = v.used
     n, k = len(used), v.k
-    boot = (f"two-stage bootstrap over {plural(k, 'configuration')} and their seeds (expanded percentile, "
+    boot = (f"two-stage bootstrap over {plural(k, 'configuration')} and {'their' if k > 1 else 'its'} seeds (expanded percentile, "
             f"{V.BOOTSTRAP_RESAMPLES:,} resamples, seed {V.BOOTSTRAP_SEED})")
     seeds = ", ".join(sorted({str(x) for x in used.groupby("source").size()}))
     bullets = [
@@ -328,10 +319,11 @@ def write_horizon_verdict(r: Report, data, hz: Horizon) -> None:
         + noise_sentence(used),
         f"**Does {H} go weird?** Mean {M} over epochs {H - V.END_WINDOW + 1}–{H} minus the mean over {b}, paired "
         f"within each run: median **{V.fmt(v.contrast.value)}** (CI {ci(v.contrast)}; positive = worse at {H}). "
-        f"Per configuration (seed-averaged curves): worse at {H} in {v.worse_configurations} of {k}, exact sign-flip "
-        f"p = {V.fmt(v.contrast_p, 2)}"
-        + (f" (with {plural(k, 'configuration')} no p below {V.fmt(V.smallest_p(k), 2)} is possible)"
-           if k < V.FEW_CONFIGURATIONS else "")
+        + (f"Per configuration (seed-averaged curves): worse at {H} in {v.worse_configurations} of {k}, exact "
+           f"sign-flip p = {V.fmt(v.contrast_p, 2)}"
+           + (f" (with {k} configurations no p below {V.fmt(V.smallest_p(k), 2)} is possible)"
+              if k < V.FEW_CONFIGURATIONS else "") if k > 1 else
+           "One configuration: nothing here tests across configurations")
         + f". Wilcoxon signed-rank over the {int(used['contrast'].notna().sum())} runs: p = {V.fmt(v.wilcoxon_p, 2)} "
           "(treats seeds of one configuration as independent, so it is optimistic)."
         + (f" The literal reading, {M} at epoch {H} minus the best inside {b}: median {V.fmt(v.literal.value)} "

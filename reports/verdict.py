@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from tracking.stores import GROUPS  # horizon configurations by how they were chosen
+
 BOOTSTRAP_SEED = 0
 BOOTSTRAP_RESAMPLES = 10_000
 FOLKLORE_BAND = (500, 600)
@@ -253,8 +255,7 @@ def curves_and_noise(frame, metric: str) -> tuple[pd.DataFrame, dict[Any, float]
     curves = frame.loc[frame[metric].notna(), cols].rename(columns={metric: "value"})
     resampled = [c for c in frame.columns if c.startswith(f"{metric}_resample_")]
     repeats = frame.melt(id_vars=["run_id", "epoch"], value_vars=[metric, *resampled]).dropna()
-    repeats = repeats[repeats.groupby(["run_id", "epoch"])["value"].transform("size") > 1]
-    return curves, noise_sd(repeats)
+    return curves, noise_sd(repeats)  # epochs scored once add nothing to it
 
 
 def jitter_sd(values: Sequence[float]) -> float:
@@ -490,10 +491,6 @@ def horizon_verdict(curves, *, horizon: int, noise: Mapping[Any, float] | None =
         sentence=folklore_sentence(location, cclass, horizon, best, contrast, metric, gap, band,
                                    evidence_clause(len(configs), seeds, agree, p) if cclass != "no difference" else ""),
     )
-
-
-GROUPS = ("selected", "baseline", "random")
-"""horizon configurations by how they were chosen: the search's best, the seed baselines, random draws"""
 
 
 def group_verdicts(curves, **kw) -> dict[str, HorizonVerdict]:
