@@ -32,7 +32,6 @@ import datetime as dt
 import gc
 import json
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -53,6 +52,7 @@ from gans.config import TrainConfig, UserError
 from gans.data import ImageData, load_images
 from gans.extractors import build_extractor
 from gans.trainer import Trainer, load_train_data, resolve_device, resolve_precision, worker_threads
+from study.estimate import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
@@ -337,18 +337,6 @@ def section_eval(args, device: torch.device) -> list[dict[str, Any]]:
             else:
                 os.environ["GAN_STUDY_CACHE"] = user_cache
     return rows
-
-
-def cpu_model() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo), else what `platform` knows."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _machine_busy_s() -> float | None:

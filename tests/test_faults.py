@@ -36,8 +36,10 @@ def start(args: list[str], cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def wait_for_epochs(proc: subprocess.Popen, tmp_path, number: int, epochs: int, timeout: float = 240) -> None:
-    """Poll the Optuna storage until trial `number` has reported `epochs` values."""
+def wait_for_trial(proc: subprocess.Popen, tmp_path, number: int, reached, what: str, timeout: float = 240,
+                   poll: float = 0.2):
+    """Poll the Optuna storage until `reached(trial)` is truthy for trial `number`; returns its value.
+    Fails, killing `proc`, when `proc` ends or `timeout` seconds pass first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1]
@@ -45,11 +47,18 @@ def wait_for_epochs(proc: subprocess.Popen, tmp_path, number: int, epochs: int, 
             trials = {t.number: t for t in load(tmp_path).get_trials(deepcopy=False)}
         except Exception:  # the study or its tables may not exist yet
             trials = {}
-        if number in trials and len(trials[number].intermediate_values) >= epochs:
-            return
-        time.sleep(0.2)
+        got = reached(trials[number]) if number in trials else None
+        if got:
+            return got
+        time.sleep(poll)
     proc.kill()
-    pytest.fail(f"trial {number} did not reach epoch {epochs} in {timeout} s")
+    pytest.fail(f"trial {number} did not {what} in {timeout} s")
+
+
+def wait_for_epochs(proc: subprocess.Popen, tmp_path, number: int, epochs: int, timeout: float = 240) -> None:
+    """Wait until trial `number` has reported `epochs` values."""
+    wait_for_trial(proc, tmp_path, number, lambda t: len(t.intermediate_values) >= epochs,
+                   f"reach epoch {epochs}", timeout)
 
 
 def check_consistent(tmp_path, target: int) -> dict:
@@ -152,21 +161,12 @@ def test_sigterm_stops_cleanly_and_says_how_to_resume(tmp_path, data_root):
 
 
 def wait_for_checkpoint(proc: subprocess.Popen, tmp_path, number: int, epoch: int, timeout: float = 240) -> int:
-    """Poll the Optuna storage until trial `number` records a resumable checkpoint at `epoch` or later;
-    returns that epoch."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()[1]
-        try:
-            trials = {t.number: t for t in load(tmp_path).get_trials(deepcopy=False)}
-        except Exception:  # the study or its tables may not exist yet
-            trials = {}
-        saved = trials[number].user_attrs.get("checkpoint_epoch", 0) if number in trials else 0
-        if saved >= epoch:
-            return saved
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail(f"trial {number} saved no checkpoint at epoch {epoch} in {timeout} s")
+    """Wait until trial `number` records a resumable checkpoint at `epoch` or later; returns that epoch."""
+    def saved(trial):
+        at = trial.user_attrs.get("checkpoint_epoch", 0)
+        return at if at >= epoch else None
+
+    return wait_for_trial(proc, tmp_path, number, saved, f"save a checkpoint at epoch {epoch}", timeout, poll=0.05)
 
 
 @pytest.mark.slow
