@@ -439,7 +439,7 @@ class Objective:
             return None
         ctx = self.ctx
         tags = {ml.ROLE: "trial", ml.STUDY_NAME: ctx.study_name, ml.TRIAL_NUMBER: trial.number,
-                ml.BASELINE: trial.user_attrs.get("baseline") or "", ml.OPTUNA_STATE: "RUNNING",
+                ml.BASELINE: _baseline(trial), ml.OPTUNA_STATE: "RUNNING",
                 "metric": ctx.metric}
         if "retry_of" in trial.user_attrs:
             tags["retry_of_trial"] = trial.user_attrs["retry_of"]
@@ -453,8 +453,7 @@ class Objective:
         fails the trial (`TrialFailed`), or retries it under a shared GPU's cap (`Contended`)."""
         ctx = self.ctx
         if self.progress is not None:
-            self.progress.trial_started(trial.number, config, trial.user_attrs.get("baseline") or "",
-                                        trial.user_attrs)
+            self.progress.trial_started(trial.number, config, _baseline(trial), trial.user_attrs)
         # Training runs on a decoded copy; a data folder deleted meanwhile must stop the study (on_record).
         try:
             return train_and_log(
@@ -529,6 +528,11 @@ class Objective:
             logger.set_tags({"resumed_from_epoch": epoch, "resumed_from_run": run_id})
         trial.set_user_attr("resumed_from_epoch", epoch)
         return Resume(state, best_value, best_epoch, best_file)
+
+
+def _baseline(trial) -> str:
+    """The seed baseline a trial trains ("" for a searched trial)."""
+    return trial.user_attrs.get("baseline") or ""
 
 
 def _reporter(trial, config: TrainConfig, metric: str) -> Callable[[int, float], str | None]:
