@@ -514,85 +514,112 @@ def print_table(rows: list[dict[str, Any]], cols: list[str]) -> None:
 
 
 def append_results(results: dict[str, Any], path: Path) -> None:
+    """Append one benchmark's results to `path` (Markdown; headed when new), section by section."""
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()
     with open(path, "a") as f:
         if new:
             f.write("# Benchmark results\n\nAppended by `python -m benchmarks.bench`; newest last.\n")
         f.write(f"\n## {results['date']} — {results['device']} ({results['size']})\n\n")
-        m = results.get("machine")
-        if m:
-            others = m.get("others_cores")
-            shared = ("" if others is None else
-                      f"; other processes kept {others:.2f} of the {m['cores']} cores busy on average meanwhile"
-                      + (" (they shared the machine: every figure is under that load)" if others >= 0.1 else ""))
-            f.write(f"Machine: CPU {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['torch_threads']} torch "
-                    f"threads by default, niceness {m['niceness']}, precision {results['precision']}; "
-                    f"load average {m['load_average_start']:.2f} at the start, {m['load_average_end']:.2f} at the end"
-                    f"{shared}; {results['seconds']:.0f} s in all.\n\n")
-        if results["train"]:
-            f.write("| case | seed-style images/s | ours images/s | ratio | TFLOP/s | MFU |\n|---|---|---|---|---|---|\n")
-            for r in results["train"]:
-                f.write(f"| {r['case']} | {r['seed_images_per_s']:.1f} | {r['ours_images_per_s']:.1f} | "
-                        f"{r['ratio']:.2f}× | {r['tflops']:.3g} | {100 * r['mfu']:.1f} % |\n")
-            f.write(f"\nMFU denominator: {results['peak_tflops']:.3g} TFLOP/s ({results['peak_source']}).\n")
-        trials = results.get("trials")
-        if trials:
-            f.write("\n| workers | trials × epochs | wall s | trials/hour |\n|---|---|---|---|\n")
-            for r in trials["rows"]:
-                f.write(f"| {r['workers']} | {r['trials']} × {r['epochs']} | {r['seconds']:.0f} | "
-                        f"{r['trials_per_hour']:.3g} |\n")
-            f.write(f"\nSeed-style loop (training only): {trials['seed_trials_per_hour']:.3g} trials/hour; "
-                    f"ratio {trials['ratio']:.2f}×.\n")
+        for write in (_write_machine, _write_train, _write_trials, _write_notes, _write_members, _write_threads):
+            write(f, results)
+
+
+def _write_machine(f, results: dict[str, Any]) -> None:
+    """The machine: CPU, cores, torch, load, and whether other processes shared it."""
+    m = results.get("machine")
+    if m:
+        others = m.get("others_cores")
+        shared = ("" if others is None else
+                  f"; other processes kept {others:.2f} of the {m['cores']} cores busy on average meanwhile"
+                  + (" (they shared the machine: every figure is under that load)" if others >= 0.1 else ""))
+        f.write(f"Machine: CPU {m['cpu']}, {m['cores']} cores, torch {m['torch']}, {m['torch_threads']} torch "
+                f"threads by default, niceness {m['niceness']}, precision {results['precision']}; "
+                f"load average {m['load_average_start']:.2f} at the start, {m['load_average_end']:.2f} at the end"
+                f"{shared}; {results['seconds']:.0f} s in all.\n\n")
+
+
+def _write_train(f, results: dict[str, Any]) -> None:
+    """The training throughput table, seed-style loop against ours, with MFU."""
+    if results["train"]:
+        f.write("| case | seed-style images/s | ours images/s | ratio | TFLOP/s | MFU |\n|---|---|---|---|---|---|\n")
+        for r in results["train"]:
+            f.write(f"| {r['case']} | {r['seed_images_per_s']:.1f} | {r['ours_images_per_s']:.1f} | "
+                    f"{r['ratio']:.2f}× | {r['tflops']:.3g} | {100 * r['mfu']:.1f} % |\n")
+        f.write(f"\nMFU denominator: {results['peak_tflops']:.3g} TFLOP/s ({results['peak_source']}).\n")
+
+
+def _write_trials(f, results: dict[str, Any]) -> None:
+    """Trials per hour by workers, against the seed-style loop."""
+    trials = results.get("trials")
+    if trials:
+        f.write("\n| workers | trials × epochs | wall s | trials/hour |\n|---|---|---|---|\n")
+        for r in trials["rows"]:
+            f.write(f"| {r['workers']} | {r['trials']} × {r['epochs']} | {r['seconds']:.0f} | "
+                    f"{r['trials_per_hour']:.3g} |\n")
+        f.write(f"\nSeed-style loop (training only): {trials['seed_trials_per_hour']:.3g} trials/hour; "
+                f"ratio {trials['ratio']:.2f}×.\n")
+
+
+def _write_notes(f, results: dict[str, Any]) -> None:
+    """One line each on scoring time, fp32 against bf16, and memory growth."""
+    f.write("\n")
+    for r in results.get("eval") or []:
+        f.write(f"- scoring {r['samples']} samples (FID+KID, domain): {r['seconds_uncached']:.1f} s with the "
+                f"real statistics computed, {r['seconds_cached']:.1f} s cached\n")
+    pr = results.get("precision_check")
+    if pr:
+        f.write(f"- fp32 vs bf16 (DCGAN 64 px, same seed): |loss_d difference| {pr['first_epoch_abs_diff']:.3g} at "
+                f"epoch 1, at most {pr['max_abs_diff']:.3g} over {len(pr['loss_d_fp32'])} epochs\n")
+    mem = results.get("memory")
+    if mem:
+        f.write(f"- memory: host RSS growth after the first trial {mem['rss_growth_mib_after_warmup']:.1f} MiB\n")
+    f.write("\n")
+
+
+def _write_members(f, results: dict[str, Any]) -> None:
+    """Runs trained together against one after another, with the goals."""
+    members = results.get("members")
+    if members:
+        f.write(f"Runs trained together (one vectorized model of K seeds) vs K runs one after another "
+                f"({members['one_after_another']}); {members['threads']} training thread(s); median of interleaved "
+                f"rounds of a fixed number of steps after warm-up:\n\n")
+        f.write("| case | K | steps × rounds | images/s per member | images/s in all "
+                "| one after another, images/s | together / one after another |\n|---|---|---|---|---|---|---|\n")
+        for r in members["rows"]:
+            f.write(f"| {r['case']} | {r['members']} | {r['steps']} × {r['rounds']} | "
+                    f"{r['member_images_per_s']:.1f} | {r['total_images_per_s']:.1f} | "
+                    f"{r['one_after_another_images_per_s']:.1f} | {r['ratio']:.2f}× |\n")
+        g = members["goals"]
         f.write("\n")
-        for r in results.get("eval") or []:
-            f.write(f"- scoring {r['samples']} samples (FID+KID, domain): {r['seconds_uncached']:.1f} s with the "
-                    f"real statistics computed, {r['seconds_cached']:.1f} s cached\n")
-        pr = results.get("precision_check")
-        if pr:
-            f.write(f"- fp32 vs bf16 (DCGAN 64 px, same seed): |loss_d difference| {pr['first_epoch_abs_diff']:.3g} at "
-                    f"epoch 1, at most {pr['max_abs_diff']:.3g} over {len(pr['loss_d_fp32'])} epochs\n")
-        mem = results.get("memory")
-        if mem:
-            f.write(f"- memory: host RSS growth after the first trial {mem['rss_growth_mib_after_warmup']:.1f} MiB\n")
+        if "mlp_5_members_ratio" in g:
+            f.write(f"- goal, MLP: 5 members at once >= 3x one run's throughput: {g['mlp_5_members_ratio']:.2f}x, "
+                    f"{'met' if g['mlp_goal_met'] else 'NOT met'}\n")
+        if "dcgan_min_ratio" in g:
+            f.write(f"- goal, DCGAN: K together no slower in all than K one after another: at worst "
+                    f"{g['dcgan_min_ratio']:.2f}x, {'met' if g['dcgan_goal_met'] else 'NOT met'}\n")
+        if members.get("others_cores") is not None:
+            f.write(f"- other processes kept {members['others_cores']:.2f} cores busy on average "
+                    "during this table\n")
         f.write("\n")
-        members = results.get("members")
-        if members:
-            f.write(f"Runs trained together (one vectorized model of K seeds) vs K runs one after another "
-                    f"({members['one_after_another']}); {members['threads']} training thread(s); median of interleaved "
-                    f"rounds of a fixed number of steps after warm-up:\n\n")
-            f.write("| case | K | steps × rounds | images/s per member | images/s in all "
-                    "| one after another, images/s | together / one after another |\n|---|---|---|---|---|---|---|\n")
-            for r in members["rows"]:
-                f.write(f"| {r['case']} | {r['members']} | {r['steps']} × {r['rounds']} | "
-                        f"{r['member_images_per_s']:.1f} | {r['total_images_per_s']:.1f} | "
-                        f"{r['one_after_another_images_per_s']:.1f} | {r['ratio']:.2f}× |\n")
-            g = members["goals"]
-            f.write("\n")
-            if "mlp_5_members_ratio" in g:
-                f.write(f"- goal, MLP: 5 members at once >= 3x one run's throughput: {g['mlp_5_members_ratio']:.2f}x, "
-                        f"{'met' if g['mlp_goal_met'] else 'NOT met'}\n")
-            if "dcgan_min_ratio" in g:
-                f.write(f"- goal, DCGAN: K together no slower in all than K one after another: at worst "
-                        f"{g['dcgan_min_ratio']:.2f}x, {'met' if g['dcgan_goal_met'] else 'NOT met'}\n")
-            if members.get("others_cores") is not None:
-                f.write(f"- other processes kept {members['others_cores']:.2f} cores busy on average "
-                        "during this table\n")
-            f.write("\n")
-        threads = results.get("threads")
-        if threads:
-            f.write(f"One training process (batch 32) by threads, with no load added and beside "
-                    f"{threads['load_busy']}:\n\n| case | added load | threads | images/s | steps timed |\n"
-                    "|---|---|---|---|---|\n")
-            for r in threads["rows"]:
-                setting = r["setting"].replace("default", f"{r['threads']} (torch default)")
-                f.write(f"| {r['case']} | {'busy loop per core' if r['load'] == 'busy' else 'none'} | {setting} | "
-                        f"{r['images_per_s']:.1f} | {r['steps']} |\n")
-            rule = threads["rule_threads"] or "torch's default (OMP_NUM_THREADS set)"
-            f.write(f"\nRule (`gans.trainer.worker_threads`): {rule} thread(s) per training process"
-                    + ("" if threads.get("others_cores") is None else
-                       f"; other processes kept {threads['others_cores']:.2f} cores busy on average during this "
-                       "table (the busy loops are ours, not counted)") + ".\n\n")
+
+
+def _write_threads(f, results: dict[str, Any]) -> None:
+    """One training process's throughput by threads, with and without load."""
+    threads = results.get("threads")
+    if threads:
+        f.write(f"One training process (batch 32) by threads, with no load added and beside "
+                f"{threads['load_busy']}:\n\n| case | added load | threads | images/s | steps timed |\n"
+                "|---|---|---|---|---|\n")
+        for r in threads["rows"]:
+            setting = r["setting"].replace("default", f"{r['threads']} (torch default)")
+            f.write(f"| {r['case']} | {'busy loop per core' if r['load'] == 'busy' else 'none'} | {setting} | "
+                    f"{r['images_per_s']:.1f} | {r['steps']} |\n")
+        rule = threads["rule_threads"] or "torch's default (OMP_NUM_THREADS set)"
+        f.write(f"\nRule (`gans.trainer.worker_threads`): {rule} thread(s) per training process"
+                + ("" if threads.get("others_cores") is None else
+                   f"; other processes kept {threads['others_cores']:.2f} cores busy on average during this "
+                   "table (the busy loops are ours, not counted)") + ".\n\n")
 
 
 def parse_args(argv):
@@ -616,6 +643,7 @@ SECTIONS = ("train", "memory", "precision", "trials", "eval", "members", "thread
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
+    """Run the sections asked for, print each, and record the results (JSON, and appended to the Markdown)."""
     args = parse_args(argv)
     args.size = "toy" if args.toy else "quick" if args.quick else "full"
     device = resolve_device(args.device)
@@ -627,19 +655,40 @@ def main(argv: list[str] | None = None) -> int:
     if not (Path(args.data_root) / "pets" / "cat").is_dir():
         raise UserError(f"--data-root {args.data_root}: no pets/cat folder there")
     share = CpuShare()
+    results = _results_head(args, device)
+    t0 = time.perf_counter()
+    _run_sections(args, device, sections, results)
+    results["train"] = results.get("train", [])
+    results["seconds"] = time.perf_counter() - t0
+    machine = results["machine"]
+    machine["load_average_end"] = os.getloadavg()[0]
+    machine["others_cores"] = share.others_cores()
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=1))
+    append_results(results, args.results)
+    print(f"\nwrote {args.json} and appended to {args.results} ({results['seconds']:.0f} s)")
+    return 0
+
+
+def _results_head(args, device: torch.device) -> dict[str, Any]:
+    """The results before any section: date, device, size, precision, the MFU denominator, the machine."""
     machine = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch": torch.__version__,
                "torch_threads": torch.get_num_threads(), "niceness": os.nice(0),
                "load_average_start": os.getloadavg()[0]}
     peak, source = device_peak_tflops(device, args.precision)
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"CPU {machine['cpu']} ({machine['cores']} cores, {machine['torch_threads']} threads)")
-    results: dict[str, Any] = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                               "device": name, "size": args.size, "precision": args.precision,
-                               "peak_tflops": peak, "peak_source": source, "torch": torch.__version__,
-                               "machine": machine}
-    t0 = time.perf_counter()
+    return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "device": name, "size": args.size, "precision": args.precision,
+            "peak_tflops": peak, "peak_source": source, "torch": torch.__version__,
+            "machine": machine}
+
+
+def _run_sections(args, device: torch.device, sections: list[str], results: dict[str, Any]) -> None:
+    """Run each section asked for, in order, into `results`, printing its table."""
+    name = results["device"]
     if "train" in sections:
-        results["train"] = section_train(args, device, peak)
+        results["train"] = section_train(args, device, results["peak_tflops"])
         print(f"\n== training throughput on {name} ({args.precision}) ==")
         print_table(results["train"], ["case", "seed_images_per_s", "ours_images_per_s", "ratio", "tflops", "mfu"])
     if "memory" in sections:
@@ -674,15 +723,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== one training process by threads (busy load: {results['threads']['load_busy']}) ==")
             print_table(results["threads"]["rows"], ["case", "load", "setting", "threads", "images_per_s", "steps"])
             print(f"rule (gans.trainer.worker_threads): {results['threads']['rule_threads']} thread(s) per process")
-    results["train"] = results.get("train", [])
-    results["seconds"] = time.perf_counter() - t0
-    machine["load_average_end"] = os.getloadavg()[0]
-    machine["others_cores"] = share.others_cores()
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=1))
-    append_results(results, args.results)
-    print(f"\nwrote {args.json} and appended to {args.results} ({results['seconds']:.0f} s)")
-    return 0
 
 
 if __name__ == "__main__":

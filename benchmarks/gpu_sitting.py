@@ -222,6 +222,7 @@ def timing_table(timing: dict) -> str:
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
+    """Measure the step, train as many groups of the folklore sitting as the budget allows, write the timing."""
     args = parse_args(argv)
     clock = Clock(args.budget)
     out = ensure_writable_dir(args.out)
@@ -229,6 +230,36 @@ def main(argv: list[str] | None = None) -> int:
     torch.backends.cudnn.benchmark = True
     facts = device_facts(device)
     log(f"device: {facts['name']} ({clock.elapsed():.0f} s)")
+    base = sitting_base(args, device)
+    configs = folklore.configurations(base, args.randoms, fixed={"ngf": 8, "ndf": 8, "nz": 16} if args.toy else None)
+    data = load_train_data(base)
+    log(f"{len(data)} training photos, {len(load_images(args.data, image_size=64, limit=args.limit, split='heldout'))} "
+        f"held out")
+    evaluator = build_evaluator(base)
+    eval_s = eval_seconds(evaluator, base, data)  # the first computes the real sides' features
+    startup = clock.elapsed()
+    log(f"measuring the step ({args.measure:.0f} s); one evaluation: {eval_s:.2f} s")
+    t = clock.elapsed()
+    errors: list[str] = []
+    rows = measure_or_assume(configs[0].config, data, device, args, errors)
+    measure_s = clock.elapsed() - t
+    runs_dir = out.parent / (out.name + "-runs") if device.type != "cuda" else Path("/tmp/sitting-runs")
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    skip = {s for s in args.skip.split(",") if s}
+    groups, left = train_in_time([c for c in configs if c.name not in skip], args, data, evaluator, runs_dir,
+                                 steps=len(data) // base.batch_size, rows=rows, eval_s=eval_s, clock=clock,
+                                 facts=facts, errors=errors)
+    timing = {"device": facts, "measured": rows, "eval_s": eval_s, "groups": groups, "left": left, "errors": errors,
+              "startup_s": startup, "measure_s": measure_s, "budget_s": args.budget,
+              "seeds": args.seeds, "horizon": args.horizon, "limit": args.limit}
+    timing["wall_s"] = clock.elapsed()
+    write_outputs(out, runs_dir, timing)
+    print(timing_table(timing))
+    return 0
+
+
+def sitting_base(args: argparse.Namespace, device: torch.device) -> TrainConfig:
+    """The folklore's base config on this device; Inception for photos without labelled data."""
     extractor = args.extractor or ("inception" if device.type == "cuda" else "domain")
     base = folklore.base_config(args.data, limit=args.limit, epochs=args.horizon, eval_every=args.eval_every,
                                 num_samples=args.num_samples, kid_subset_size=args.num_samples,
@@ -240,31 +271,29 @@ def main(argv: list[str] | None = None) -> int:
     if device.type != "cuda" and base.extractor == "domain":
         log("warning: on a CPU the metrics use the domain extractor: not the folklore's measurement "
             "(Inception FID), a rehearsal")
-    configs = folklore.configurations(base, args.randoms, fixed={"ngf": 8, "ndf": 8, "nz": 16} if args.toy else None)
-    skip = {s for s in args.skip.split(",") if s}
-    data = load_train_data(base)
-    log(f"{len(data)} training photos, {len(load_images(args.data, image_size=64, limit=args.limit, split='heldout'))} "
-        f"held out")
-    evaluator = build_evaluator(base)
-    eval_s = eval_seconds(evaluator, base, data)  # the first computes the real sides' features
-    startup = clock.elapsed()
-    log(f"measuring the step ({args.measure:.0f} s); one evaluation: {eval_s:.2f} s")
-    t = clock.elapsed()
-    errors: list[str] = []
+    return base
+
+
+def measure_or_assume(config: TrainConfig, data, device: torch.device, args: argparse.Namespace,
+                      errors: list[str]) -> list[dict]:
+    """The measured step rows; when measuring fails (error kept in `errors`), one eager K=1 row."""
     try:
-        rows = measure(configs[0].config, data, device, args.measure, args.data)
+        return measure(config, data, device, args.measure, args.data)
     except Exception:  # the experiment matters more than the table: go on with eager steps
         errors.append(traceback.format_exc())
         log(f"measurement failed; training eagerly at K members:\n{errors[-1]}")
-        rows = [{"variant": "K=1 eager (assumed)", "members": 1, "graph": False, "graph_failure": "",
-                 "step_ms": 1e3 * time_steps(Trainer(configs[0].config, data, graph=False), 3),
+        return [{"variant": "K=1 eager (assumed)", "members": 1, "graph": False, "graph_failure": "",
+                 "step_ms": 1e3 * time_steps(Trainer(config, data, graph=False), 3),
                  "images_per_s": 0.0}]
-    measure_s = clock.elapsed() - t
-    runs_dir = out.parent / (out.name + "-runs") if device.type != "cuda" else Path("/tmp/sitting-runs")
-    runs_dir.mkdir(parents=True, exist_ok=True)
+
+
+def train_in_time(configs: list, args: argparse.Namespace, data, evaluator, runs_dir: Path, *, steps: int,
+                  rows: list[dict], eval_s: float, clock: Clock, facts: dict,
+                  errors: list[str]) -> tuple[list, list[str]]:
+    """Train each group of configurations trained together (else its first alone) that fits the time left;
+    the groups trained, and the names left untrained. `steps`: training steps per epoch."""
     groups, left = [], []
-    steps = len(data) // base.batch_size
-    for group in folklore.together([c for c in configs if c.name not in skip]):
+    for group in folklore.together(configs):
         for part in ([group] if len(group) == 1 else [group, group[:1]]):
             step_s, graph = step_seconds(rows, len(part) * args.seeds)
             cost = folklore.group_cost(part, args.seeds, step_s, eval_s, steps)
@@ -284,13 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"not enough time for {', '.join(c.name for c in part)}: about {cost:.0f} s, {clock.left():.0f} s left")
         else:
             left += [c.name for c in group]
-    timing = {"device": facts, "measured": rows, "eval_s": eval_s, "groups": groups, "left": left, "errors": errors,
-              "startup_s": startup, "measure_s": measure_s, "budget_s": args.budget,
-              "seeds": args.seeds, "horizon": args.horizon, "limit": args.limit}
-    timing["wall_s"] = clock.elapsed()
-    write_outputs(out, runs_dir, timing)
-    print(timing_table(timing))
-    return 0
+    return groups, left
 
 
 if __name__ == "__main__":

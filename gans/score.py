@@ -70,6 +70,8 @@ def _renamed(e: UserError, flag: str) -> UserError:
 
 
 def score(args: argparse.Namespace) -> dict:
+    """Score `--fake` (a checkpoint's generator or a folder of images) against `--real`: the values, and
+    what gave them (extractor, image size, seconds)."""
     over = config_overrides(args)
     chosen = "metrics" in over
     over.setdefault("metrics", DEFAULT_METRICS)
@@ -80,22 +82,8 @@ def score(args: argparse.Namespace) -> dict:
     fake_path: Path = args.fake
     if not fake_path.exists():
         raise UserError(f"--fake {fake_path}: not found")
-    if fake_path.is_file():
-        try:
-            state = load_checkpoint(fake_path)
-        except UserError as e:
-            # Unpickling errors run over several lines; the first says enough.
-            raise UserError(f"--fake {str(e).splitlines()[0]}") from None
-        ckpt = TrainConfig(**state["config"])
-        if over.get("image_size", ckpt.image_size) != ckpt.image_size:
-            raise UserError(f"--image-size {over['image_size']}: the checkpoint generates {ckpt.image_size} px images")
-        over["image_size"] = ckpt.image_size
-        model = ckpt.model
-    else:
-        if "image_size" not in over:  # not setdefault: it would read (and refuse) the folder's size anyway
-            over["image_size"] = folder_image_size(fake_path)
-        model = "mlp"  # only to make the configuration valid at every image size; nothing is trained
-    config = TrainConfig(data=args.real, model=model, **over)
+    state, ckpt = _fake_checkpoint(fake_path) if fake_path.is_file() else (None, None)
+    config = _score_config(args.real, fake_path, ckpt, over)
     device = resolve_device(config.device)
     if "extractor" not in over:  # a photo folder without labelled data: Inception, not a guessed classifier
         config, notes = auto_extractor(config, device)
@@ -106,21 +94,7 @@ def score(args: argparse.Namespace) -> dict:
     extractor = build_extractor(config, device)
     if not chosen:  # the defaults this extractor computes (no IS without a classifier head)
         metrics = computable(metrics, extractor)
-    if fake_path.is_file():
-        _, generator, num_classes = generator_from_checkpoint(state, device)
-        # In the precision it was trained in (checkpoints from before "resolved" was recorded: resolved here).
-        precision = state.get("resolved", {}).get("precision") or resolve_precision(ckpt.precision, device)
-        fake = GeneratorSource(sampler_of(generator, precision), ckpt.nz, num_classes, device, seed=config.seed,
-                               num_samples=config.num_samples)
-        num_samples = config.num_samples
-    else:
-        try:
-            images = load_images(str(fake_path), image_size=config.image_size,
-                                 limit=config.num_samples if "num_samples" in over else 0).images
-        except UserError as e:
-            raise _renamed(e, "--fake") from None
-        fake = ImageSet(images)
-        num_samples = len(images)
+    fake, num_samples, generated = _fake_source(fake_path, state, ckpt, config, over, device)
     real = RealSet(config.data, config.data_root, args.split, config.image_size,
                    effective_limit(config.limit, config.num_real))
     try:
@@ -128,12 +102,56 @@ def score(args: argparse.Namespace) -> dict:
                         kid_subset_size=config.kid_subset_size, seed=config.seed, device=device)
     except UserError as e:
         raise _renamed(e, "--real") from None
-    if fake_path.is_file():
-        out.update(precision=precision, trained_on=state.get("resolved", {}).get("device", "?"))
+    out.update(generated)
     out.update(extractor=extractor.kind, extractor_name=extractor.name, extractor_sha256=extractor.sha256,
                **extractor.info,
                image_size=config.image_size, seconds=round(time.perf_counter() - t0, 2))
     return out
+
+
+def _fake_checkpoint(path: Path) -> tuple[dict, TrainConfig]:
+    """The checkpoint `--fake` names, and the config it was trained with."""
+    try:
+        state = load_checkpoint(path)
+    except UserError as e:
+        # Unpickling errors run over several lines; the first says enough.
+        raise UserError(f"--fake {str(e).splitlines()[0]}") from None
+    return state, TrainConfig(**state["config"])
+
+
+def _score_config(real: str, fake_path: Path, ckpt: TrainConfig | None, over: dict) -> TrainConfig:
+    """The config of the scoring, its image size the checkpoint's (`ckpt`) or the fake folder's; sets
+    `over["image_size"]`."""
+    if ckpt is not None:
+        if over.get("image_size", ckpt.image_size) != ckpt.image_size:
+            raise UserError(f"--image-size {over['image_size']}: the checkpoint generates {ckpt.image_size} px images")
+        over["image_size"] = ckpt.image_size
+        model = ckpt.model
+    else:
+        if "image_size" not in over:  # not setdefault: it would read (and refuse) the folder's size anyway
+            over["image_size"] = folder_image_size(fake_path)
+        model = "mlp"  # only to make the configuration valid at every image size; nothing is trained
+    return TrainConfig(data=real, model=model, **over)
+
+
+def _fake_source(fake_path: Path, state: dict | None, ckpt: TrainConfig | None, config: TrainConfig, over: dict,
+                 device) -> tuple[object, int, dict]:
+    """The fake images to score (a checkpoint's generator, or the folder's images), how many, and for a
+    generator the precision it samples in and the device it was trained on."""
+    if state is not None:
+        _, generator, num_classes = generator_from_checkpoint(state, device)
+        # In the precision it was trained in (checkpoints from before "resolved" was recorded: resolved here).
+        precision = state.get("resolved", {}).get("precision") or resolve_precision(ckpt.precision, device)
+        fake = GeneratorSource(sampler_of(generator, precision), ckpt.nz, num_classes, device, seed=config.seed,
+                               num_samples=config.num_samples)
+        return fake, config.num_samples, {"precision": precision,
+                                          "trained_on": state.get("resolved", {}).get("device", "?")}
+    try:
+        images = load_images(str(fake_path), image_size=config.image_size,
+                             limit=config.num_samples if "num_samples" in over else 0).images
+    except UserError as e:
+        raise _renamed(e, "--fake") from None
+    return ImageSet(images), len(images), {}
 
 
 @main_guard

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
+from PIL import Image
 
 from gans.baselines import BASELINES
 from gans.cli import Parser, ensure_writable_dir, main_guard
@@ -151,8 +153,6 @@ def source_label(trial, baseline: str) -> str:
 
 def horizon_analysis(data, band: tuple[int, int] = V.FOLKLORE_BAND) -> Horizon | None:
     """The verdict's input: the finished runs at the largest horizon any finished run reached."""
-    import pandas as pd
-
     c = data.confirm
     if c.empty or "horizon" not in c or c["horizon"].dropna().empty:
         return None
@@ -464,8 +464,6 @@ def caveats(data, a: Analysis) -> list[str]:
 
 def baseline_drift(t, why: str) -> list[str]:
     """Where a seed baseline ran with other values than its seed's (fields the study fixed), and `why`."""
-    import pandas as pd
-
     out = []
     for _, b in t[t["baseline"] != ""].iterrows():
         known = BASELINES.get(b["baseline"])
@@ -520,22 +518,9 @@ def write_configurations(r: Report, data, a: Analysis) -> None:
 
 def write_search(r: Report, data, a: Analysis) -> None:
     """The search trials: their table, the optimisation history, importances, curves and samples."""
-    import pandas as pd
-
     t, M = data.trials, metric_name(data.metric)
     r.add("## Search trials", "")
-    c = a.counts
-    r.add(table(["completed", "pruned", "failed", "running", "total"],
-                [[c["COMPLETE"], c["PRUNED"], c["FAIL"], c["RUNNING"], len(t)]]), "")
-    searched = [p for p in data.searched if p in t.columns]
-    shown = pd.concat([a.done, t[t["state"] != "COMPLETE"].sort_values("number")])
-    rows = [[int(x["number"]), x["state"], x["baseline"] or "", _num(x["value"]), _num(x["best_epoch"]),
-             _num(x["best_value"]), _num(x["last_epoch"]), *[x[p] for p in searched]] for _, x in shown.iterrows()]
-    r.add(f"All trials, completed ones first, ordered by final {M} (the study's objective: {M} at the last "
-          "evaluated epoch, for a pruned trial when it was stopped; a lower best along the way does not reorder; "
-          f"the full table with every config field is [trials.csv](trials.csv)):", "",
-          table(["trial", "state", "baseline", f"final {M}", "best epoch", f"best {M}", "last epoch", *searched],
-                rows), "")
+    _trials_tables(r, data, a)
 
     r.add("### Optimisation history", "")
     r.chart("history.png", "optimisation history", lambda p: C.history(t, data.metric, data.minimize, p))
@@ -563,19 +548,8 @@ def write_search(r: Report, data, a: Analysis) -> None:
     r.chart("samples.png", "sample grids", lambda p: _samples_chart(data, a, p))
 
     r.add("### Seed baselines against the best trial", "")
-    rows = []
-    if not a.done.empty:
-        for _, b in t[t["baseline"] != ""].iterrows():
-            if b["state"] == "COMPLETE" and int(b["number"]) != a.top[0]:
-                rows.append({"label": f"{b['baseline']}\n(trial {int(b['number'])})", "final": b["value"],
-                             "best": b["best_value"]})
-        best = a.done.iloc[0]
-        if best["baseline"]:
-            # The best trial is a baseline itself: compare it with the search's best of the others.
-            rows[:0] = [{"label": f"best searched: trial {int(o['number'])}", "final": o["value"],
-                         "best": o["best_value"]} for _, o in a.done[a.done["baseline"] == ""].head(1).iterrows()]
-        label = f"best: trial {int(best['number'])}" + (f"\n({best['baseline']})" if best["baseline"] else "")
-        rows.append({"label": label, "final": best["value"], "best": best["best_value"]})
+    rows = _baseline_rows(t, a)
+
     def baselines_chart(p: Path) -> Path:
         if len(rows) == 1:
             raise C.NoChart("no seed baseline completed" if (t["baseline"] != "").any()
@@ -583,6 +557,43 @@ def write_search(r: Report, data, a: Analysis) -> None:
         return C.baselines(rows, data.metric, data.minimize, p)
 
     r.chart("baselines.png", "seed baselines against the best trial", baselines_chart)
+
+
+def _trials_tables(r: Report, data, a: Analysis) -> None:
+    """The trial counts by state, and every trial (completed ones first) with its searched values."""
+    t, M = data.trials, metric_name(data.metric)
+    c = a.counts
+    r.add(table(["completed", "pruned", "failed", "running", "total"],
+                [[c["COMPLETE"], c["PRUNED"], c["FAIL"], c["RUNNING"], len(t)]]), "")
+    searched = [p for p in data.searched if p in t.columns]
+    shown = pd.concat([a.done, t[t["state"] != "COMPLETE"].sort_values("number")])
+    rows = [[int(x["number"]), x["state"], x["baseline"] or "", _num(x["value"]), _num(x["best_epoch"]),
+             _num(x["best_value"]), _num(x["last_epoch"]), *[x[p] for p in searched]] for _, x in shown.iterrows()]
+    r.add(f"All trials, completed ones first, ordered by final {M} (the study's objective: {M} at the last "
+          "evaluated epoch, for a pruned trial when it was stopped; a lower best along the way does not reorder; "
+          f"the full table with every config field is [trials.csv](trials.csv)):", "",
+          table(["trial", "state", "baseline", f"final {M}", "best epoch", f"best {M}", "last epoch", *searched],
+                rows), "")
+
+
+def _baseline_rows(t, a: Analysis) -> list[dict]:
+    """The bars of the seed baselines chart: each completed baseline, then the best trial (with the best
+    searched trial before them when the best is a baseline itself); none before a trial completed."""
+    rows = []
+    if a.done.empty:
+        return rows
+    for _, b in t[t["baseline"] != ""].iterrows():
+        if b["state"] == "COMPLETE" and int(b["number"]) != a.top[0]:
+            rows.append({"label": f"{b['baseline']}\n(trial {int(b['number'])})", "final": b["value"],
+                         "best": b["best_value"]})
+    best = a.done.iloc[0]
+    if best["baseline"]:
+        # The best trial is a baseline itself: compare it with the search's best of the others.
+        rows[:0] = [{"label": f"best searched: trial {int(o['number'])}", "final": o["value"],
+                     "best": o["best_value"]} for _, o in a.done[a.done["baseline"] == ""].head(1).iterrows()]
+    label = f"best: trial {int(best['number'])}" + (f"\n({best['baseline']})" if best["baseline"] else "")
+    rows.append({"label": label, "final": best["value"], "best": best["best_value"]})
+    return rows
 
 
 def write_horizon(r: Report, data, a: Analysis) -> None:
@@ -689,9 +700,6 @@ def real_panel(data, number) -> tuple[str, Any]:
 
 
 def _samples_chart(data, a: Analysis, path: Path) -> Path:
-    import numpy as np
-    from PIL import Image
-
     if not a.top:
         raise C.NoChart("no completed trial, so there are no top trials")
     panels = []

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from gans.config import TrainConfig, UserError
 from gans.data import load_images, to_unit_range, to_uint8
 from gans.urls import mask_url
@@ -71,16 +73,12 @@ class StudyData:
 
 
 def _first_present(row, *keys):
-    import pandas as pd
-
     return next((row.get(k) for k in keys if k in row and pd.notna(row.get(k))), None)
 
 
 def one_extractor(runs, study_name: str) -> dict[str, str]:
     """{name: SHA-256} of the extractor that scored `runs` (a DataFrame of MLflow runs); a UserError when
     they were scored with more than one (also by kind, for runs that logged no hash)."""
-    import pandas as pd
-
     def column(key):
         return runs.get(key, pd.Series(index=runs.index, dtype=object))
 
@@ -108,12 +106,26 @@ def horizon_group(group: str, baseline: str) -> str:
 
 def load(study_name: str, storage: str | None = None, tracking_uri: str | None = None) -> StudyData:
     """Read the study and its MLflow runs. The tracking URI defaults to the one the study recorded."""
-    import pandas as pd
-
     study, url = load_existing_study(study_name, storage)
+    metric = study.user_attrs.get("metric", "fid")
+    uri, client, experiment_id = _open_tracking(study, study_name, tracking_uri)
+    runs = query.study_runs(client, experiment_id, study_name)
+    role = runs.get(f"tag.{ROLE}", pd.Series(index=runs.index, dtype=object))
+    extractors = one_extractor(runs[role.isin(["trial", "confirm"])], study_name)
+    trials, searched, configs = _trials(study, runs[role == "trial"])
+    history = _trial_history(client, trials, metric)
+    confirm_runs = runs[role == "confirm"]
+    confirm = _confirm(confirm_runs, configs)
+    confirm_history = _confirm_history(client, confirm_runs, confirm)
+    return StudyData(study=study, study_name=study_name, storage=url, tracking_uri=uri, metric=metric,
+                     minimize=study.direction.name == "MINIMIZE", trials=trials, history=history, confirm=confirm,
+                     confirm_history=confirm_history, searched=searched, client=client,
+                     experiment_id=experiment_id, extractors=extractors)
+
+
+def _open_tracking(study, study_name: str, tracking_uri: str | None) -> tuple[str, Any, str]:
+    """The tracking URI (given, else the study's), its client, and the study's MLflow experiment id."""
     attrs = study.user_attrs
-    metric = attrs.get("metric", "fid")
-    minimize = study.direction.name == "MINIMIZE"
     if tracking_uri is None and "***" in str(attrs.get("tracking_uri", "")):
         raise UserError(f"--tracking-uri: study {study_name!r} recorded {attrs['tracking_uri']} without its "
                         "password; pass the tracking URI")
@@ -123,47 +135,55 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     if experiment_id is None:
         raise UserError(f"--tracking-uri {mask_url(uri)}: no MLflow experiment named {study_name!r}; "
                         "pass the tracking URI the study logged to")
-    runs = query.study_runs(client, experiment_id, study_name)
-    role = runs.get(f"tag.{ROLE}", pd.Series(index=runs.index, dtype=object))
-    trial_runs = runs[role == "trial"]
-    confirm_runs = runs[role == "confirm"]
-    extractors = one_extractor(runs[role.isin(["trial", "confirm"])], study_name)
+    return uri, client, experiment_id
 
+
+def _trials(study, trial_runs) -> tuple[Any, list[str], dict[int, TrainConfig | None]]:
+    """The trials frame (`StudyData.trials` but epochs_done), the searched params in order of appearance,
+    and every trial's config by number."""
     rows, searched, configs = [], [], {}
     for t in study.get_trials(deepcopy=False):
         for p in t.params:
             if p not in searched:
                 searched.append(p)
         run = trial_run(t, trial_runs)
-        run_id = run["run_id"] if run is not None else t.user_attrs.get("mlflow_run_id")
         config = configs[t.number] = trial_config(t, run)
-        steps = sorted(t.intermediate_values)
-        last_epoch = steps[-1] if steps else None
-        best_epoch, best_value = best_of(t.intermediate_values) or (None, None)
-        rows.append({
-            "number": t.number,
-            "state": t.state.name,
-            "value": t.value,
-            "best_epoch": best_epoch,
-            "best_value": best_value,
-            "last_epoch": last_epoch,
-            "last_value": t.intermediate_values[last_epoch] if steps else None,
-            "baseline": t.user_attrs.get("baseline") or "",
-            "reason": t.user_attrs.get("prune_reason") or t.user_attrs.get(FAIL_REASON) or "",
-            "duration_s": t.duration.total_seconds() if t.duration is not None else None,
-            "run_id": run_id,
-            "run_status": run["status"] if run is not None else None,
-            # Tags since the metric groups; metrics (the last evaluation's) before them.
-            **{f"eval_{k}": (_first_present(run, f"tag.{k}", f"metric.{k}") if run is not None else None)
-               for k in SAMPLE_COUNTS},
-            **{k: getattr(config, k) if config is not None else None for k in CONFIG_FIELDS},
-        })
+        rows.append(_trial_row(t, run, config))
     columns = ["number", "state", "value", "best_epoch", "best_value", "last_epoch", "last_value",
                "baseline", "reason", "duration_s", "run_id", "run_status", *EVAL_COLUMNS, *CONFIG_FIELDS]
     trials = pd.DataFrame(rows, columns=columns)
     for col in ("value", "best_value", "last_value", "duration_s", *EVAL_COLUMNS):
         trials[col] = pd.to_numeric(trials[col], errors="coerce").astype(float)
+    return trials, searched, configs
 
+
+def _trial_row(t, run, config: TrainConfig | None) -> dict[str, Any]:
+    """One trial's row of the trials frame, from its Optuna trial, its MLflow run (or None) and config."""
+    steps = sorted(t.intermediate_values)
+    last_epoch = steps[-1] if steps else None
+    best_epoch, best_value = best_of(t.intermediate_values) or (None, None)
+    return {
+        "number": t.number,
+        "state": t.state.name,
+        "value": t.value,
+        "best_epoch": best_epoch,
+        "best_value": best_value,
+        "last_epoch": last_epoch,
+        "last_value": t.intermediate_values[last_epoch] if steps else None,
+        "baseline": t.user_attrs.get("baseline") or "",
+        "reason": t.user_attrs.get("prune_reason") or t.user_attrs.get(FAIL_REASON) or "",
+        "duration_s": t.duration.total_seconds() if t.duration is not None else None,
+        "run_id": run["run_id"] if run is not None else t.user_attrs.get("mlflow_run_id"),
+        "run_status": run["status"] if run is not None else None,
+        # Tags since the metric groups; metrics (the last evaluation's) before them.
+        **{f"eval_{k}": (_first_present(run, f"tag.{k}", f"metric.{k}") if run is not None else None)
+           for k in SAMPLE_COUNTS},
+        **{k: getattr(config, k) if config is not None else None for k in CONFIG_FIELDS},
+    }
+
+
+def _trial_history(client, trials, metric: str):
+    """The trial runs' metric histories (`StudyData.history`); adds epochs_done to `trials`."""
     keys = [metric, *[k for k in METRIC_KEYS if k != metric], *CURVE_KEYS]
     run_ids = [r for r in trials["run_id"] if isinstance(r, str)]
     history = query.metric_histories(client, run_ids, keys)
@@ -173,44 +193,54 @@ def load(study_name: str, storage: str | None = None, tracking_uri: str | None =
     trials.insert(trials.columns.get_loc("last_epoch"), "epochs_done", trials["run_id"].map(trained))
     for col in ("best_epoch", "epochs_done", "last_epoch"):
         trials[col] = pd.to_numeric(trials[col], errors="coerce").astype("Int64")
+    return history
 
-    def tag(r, key):
+
+# The config fields a horizon run sets itself rather than taking from its source trial.
+_OWN = ("epochs", "eval_every", "seed", "device")
+
+
+def _confirm(confirm_runs, configs: dict[int, TrainConfig | None]):
+    """The horizon runs frame (`StudyData.confirm`)."""
+    rows = [_confirm_row(r, configs) for _, r in confirm_runs.iterrows()]
+    confirm = pd.DataFrame(rows, columns=["run_id", "source", "baseline", "group", "horizon", "steps_per_epoch",
+                                          "seed", "status", "reason", *EVAL_COLUMNS,
+                                          *(k for k in CONFIG_FIELDS if k not in _OWN)])
+    for col in EVAL_COLUMNS:
+        confirm[col] = pd.to_numeric(confirm[col], errors="coerce").astype(float)
+    return confirm
+
+
+def _confirm_row(r, configs: dict[int, TrainConfig | None]) -> dict[str, Any]:
+    """One horizon run's row. A horizon run trains its source trial's config to its own horizon and seed
+    (`study.confirm.plan`); a random control has no trial: its config is its own params."""
+    def tag(key):
         v = r.get(f"tag.{key}")
         return v if isinstance(v, str) else ""
 
-    # A horizon run trains its source trial's config to its own horizon and seed (`study.confirm.plan`);
-    # a random control has no trial: its config is its own params.
-    own = ("epochs", "eval_every", "seed", "device")
-    confirm_rows = []
-    for _, r in confirm_runs.iterrows():
-        source = int(r[f"tag.{TRIAL_NUMBER}"]) if pd.notna(r.get(f"tag.{TRIAL_NUMBER}")) else tag(r, SOURCE) or None
-        config = configs.get(source) if not isinstance(source, str) else _run_config(r)
-        confirm_rows.append({
-            "run_id": r["run_id"], "source": source, "baseline": tag(r, BASELINE),
-            "group": horizon_group(tag(r, GROUP), tag(r, BASELINE)),
-            "horizon": int(tag(r, "horizon")) if tag(r, "horizon") else None,
-            "steps_per_epoch": int(tag(r, "steps_per_epoch")) if tag(r, "steps_per_epoch") else None,
-            "seed": int(tag(r, "seed")) if tag(r, "seed") else None,
-            "status": r["status"], "reason": tag(r, REASON),
-            **{f"eval_{k}": _first_present(r, f"tag.{k}", f"metric.{k}") for k in SAMPLE_COUNTS},
-            **{k: getattr(config, k) if config is not None else None for k in CONFIG_FIELDS if k not in own},
-        })
-    confirm = pd.DataFrame(confirm_rows, columns=["run_id", "source", "baseline", "group", "horizon", "steps_per_epoch",
-                                                  "seed", "status", "reason", *EVAL_COLUMNS,
-                                                  *(k for k in CONFIG_FIELDS if k not in own)])
-    for col in EVAL_COLUMNS:
-        confirm[col] = pd.to_numeric(confirm[col], errors="coerce").astype(float)
+    source = int(r[f"tag.{TRIAL_NUMBER}"]) if pd.notna(r.get(f"tag.{TRIAL_NUMBER}")) else tag(SOURCE) or None
+    config = configs.get(source) if not isinstance(source, str) else _run_config(r)
+    return {
+        "run_id": r["run_id"], "source": source, "baseline": tag(BASELINE),
+        "group": horizon_group(tag(GROUP), tag(BASELINE)),
+        "horizon": int(tag("horizon")) if tag("horizon") else None,
+        "steps_per_epoch": int(tag("steps_per_epoch")) if tag("steps_per_epoch") else None,
+        "seed": int(tag("seed")) if tag("seed") else None,
+        "status": r["status"], "reason": tag(REASON),
+        **{f"eval_{k}": _first_present(r, f"tag.{k}", f"metric.{k}") for k in SAMPLE_COUNTS},
+        **{k: getattr(config, k) if config is not None else None for k in CONFIG_FIELDS if k not in _OWN},
+    }
+
+
+def _confirm_history(client, confirm_runs, confirm):
+    """The horizon runs' metric histories (`StudyData.confirm_history`)."""
     # Every quality metric, its re-scorings on fresh sample sets (`fid_resample_1`, ...) and, beside a
     # held-out reference, its value against the training images (`fid_train`), the training images' own
     # FID against the held-out ones (`fid_floor`) and the diagnostics.
     logged = {c[len("metric."):] for c in confirm_runs.columns if c.startswith("metric.")}
     confirm_keys = [k for k in logged if k.split("_resample_")[0].removesuffix("_train").removesuffix("_floor")
                     in METRIC_KEYS or k in DIAGNOSTIC_KEYS]
-    confirm_history = query.metric_histories(client, list(confirm["run_id"]), sorted(confirm_keys))
-    return StudyData(study=study, study_name=study_name, storage=url, tracking_uri=uri, metric=metric,
-                     minimize=minimize, trials=trials, history=history, confirm=confirm,
-                     confirm_history=confirm_history, searched=searched, client=client,
-                     experiment_id=experiment_id, extractors=extractors)
+    return query.metric_histories(client, list(confirm["run_id"]), sorted(confirm_keys))
 
 
 def _run_config(run) -> TrainConfig | None:

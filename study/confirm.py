@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import multiprocessing as mp
 import sys
 import time
 from dataclasses import dataclass
@@ -299,11 +300,27 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
 
     study, storage = load_existing_study(study_name, storage)
     attrs = study.user_attrs
-    metric = attrs.get("metric", "fid")
     horizon = epochs or default_horizon(study)
     grid = eval_every or int(attrs.get("horizon_eval_every", DEFAULT_EVAL_EVERY))
     if horizon <= 0 or grid <= 0:
         raise UserError(f"--epochs/--eval-every: must be > 0, got {horizon} and {grid}")
+    client, experiment_id, runs, parent = _study_runs(study, study_name, tracking_uri)
+    jobs = plan(study, runs, top=top, seeds=seeds, horizon=horizon, eval_every=grid, device=device,
+                tracking_uri=client.tracking_uri, log=log, randoms=randoms)
+    workers = min(workers, len(batches(jobs, batch_seeds))) or 1
+    where = Where(study_name, client.tracking_uri, experiment_id, parent, attrs.get("metric", "fid"),
+                  str(Path(checkpoints or attrs.get("checkpoints") or "checkpoints").resolve()), rescore_sets,
+                  threads=worker_threads(workers))
+    if jobs:
+        jobs, where = _pin_extractor(study, client, parent, jobs, where)
+    _train_batches(where, batches(jobs, batch_seeds), workers, len(jobs), log)
+    return len(jobs)
+
+
+def _study_runs(study, study_name: str, tracking_uri: str | None):
+    """The study's tracking client, MLflow experiment id, runs, and parent run (None when the study
+    recorded it in another tracking store: the runs are then logged unnested)."""
+    attrs = study.user_attrs
     client = query.open_client(tracking_uri or attrs.get("tracking_uri") or ml.DEFAULT_TRACKING_URI)
     experiment_id = query.study_experiment_id(client, study_name, attrs.get("mlflow_experiment_id"))
     if experiment_id is None:
@@ -311,19 +328,21 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
     runs = query.study_runs(client, experiment_id, study_name)
     parent = attrs.get("mlflow_parent_run_id")
     if parent is not None and parent not in set(runs["run_id"]):
-        parent = None  # recorded in another tracking store: log the runs unnested
-    jobs = plan(study, runs, top=top, seeds=seeds, horizon=horizon, eval_every=grid, device=device,
-                tracking_uri=client.tracking_uri, log=log, randoms=randoms)
-    workers = min(workers, len(batches(jobs, batch_seeds))) or 1
-    where = Where(study_name, client.tracking_uri, experiment_id, parent, metric,
-                  str(Path(checkpoints or attrs.get("checkpoints") or "checkpoints").resolve()), rescore_sets,
-                  threads=worker_threads(workers))
-    if jobs:
-        # The study's extractor, fetched or located once before any worker starts: one set of weights.
-        # The trials' logged --domain-weights is a path on the machine that ran them.
-        pinned = pin(study, client, parent, jobs[0].config.replace(domain_weights=""))
-        jobs = [dataclasses.replace(j, config=j.config.replace(domain_weights=pinned.domain_weights)) for j in jobs]
-        where = dataclasses.replace(where, extractor=study.user_attrs.get("extractor"))
+        parent = None
+    return client, experiment_id, runs, parent
+
+
+def _pin_extractor(study, client, parent: str | None, jobs: list, where: Where) -> tuple[list, Where]:
+    """`jobs` and `where` with the study's extractor, fetched or located once before any worker starts:
+    one set of weights."""
+    # The trials' logged --domain-weights is a path on the machine that ran them.
+    pinned = pin(study, client, parent, jobs[0].config.replace(domain_weights=""))
+    jobs = [dataclasses.replace(j, config=j.config.replace(domain_weights=pinned.domain_weights)) for j in jobs]
+    return jobs, dataclasses.replace(where, extractor=study.user_attrs.get("extractor"))
+
+
+def _train_batches(where: Where, groups: list, workers: int, total: int, log: Callable[[str], None]) -> None:
+    """Train the groups of jobs, in this process or in a pool of `workers`, logging each run as it ends."""
     done = 0
 
     def report(results) -> None:
@@ -331,20 +350,16 @@ def run_horizon(study_name: str, storage: str | None = None, tracking_uri: str |
         for job, line, _, took in results:
             done += 1
             together = f", {len(results)} seeds together" if len(results) > 1 else ""
-            log(f"[{done}/{len(jobs)}] horizon run {job.source} seed {job.config.seed}: {line} "
+            log(f"[{done}/{total}] horizon run {job.source} seed {job.config.seed}: {line} "
                 f"({took:.0f} s{together})")
 
-    groups = batches(jobs, batch_seeds)
     if workers == 1:
         for group in groups:
             report(train_jobs(where, group))
     else:
-        import multiprocessing as mp
-
         with mp.get_context("spawn").Pool(workers) as pool:
             for results in pool.imap_unordered(_pool_job, [(where, group) for group in groups]):
                 report(results)
-    return len(jobs)
 
 
 @main_guard

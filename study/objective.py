@@ -107,25 +107,15 @@ class Resume:
 train_data = load_train_data
 
 
-def train_and_log(
-    config: TrainConfig,
-    *,
-    metric: str,
-    logger=None,
-    should_stop: Callable[[int, float], str | None] | None = None,
-    checkpoint: str | Path | None = None,
-    last_checkpoint: str | Path | None = None,
-    checkpoint_every: int = 0,
-    checkpoint_every_s: float = 0,
-    on_checkpoint: Callable[[int], None] | None = None,
-    resume: Resume | None = None,
-    on_record: Callable[[dict], None] | None = None,
-    on_step: Callable[[int, int, int], None] | None = None,
-    finish_tags: Callable[[Outcome], Mapping[str, Any]] | None = None,
-    evaluator: Any = "config",
-    rescore_sets: int = 0,
-    study_extractor: Mapping[str, Any] | None = None,
-) -> Outcome:
+def train_and_log(config: TrainConfig, *, metric: str, logger=None,
+                  should_stop: Callable[[int, float], str | None] | None = None,
+                  checkpoint: str | Path | None = None, last_checkpoint: str | Path | None = None,
+                  checkpoint_every: int = 0, checkpoint_every_s: float = 0,
+                  on_checkpoint: Callable[[int], None] | None = None, resume: Resume | None = None,
+                  on_record: Callable[[dict], None] | None = None,
+                  on_step: Callable[[int, int, int], None] | None = None,
+                  finish_tags: Callable[[Outcome], Mapping[str, Any]] | None = None, evaluator: Any = "config",
+                  rescore_sets: int = 0, study_extractor: Mapping[str, Any] | None = None) -> Outcome:
     """Train `config`, log every epoch record to `logger` (a `tracking.mlflow_log.RunLogger`), and end
     that run with a status matching the outcome.
 
@@ -153,44 +143,13 @@ def train_and_log(
         raise UserError(f"--metrics {config.metrics!r}: must include the study metric {metric!r}")
     outcome = Outcome("complete", run_id=getattr(logger, "run_id", None))
     checkpoint = Path(checkpoint) if checkpoint is not None else None
-    last_checkpoint = Path(last_checkpoint) if last_checkpoint is not None else None
+    saves = _Saves(Path(last_checkpoint) if last_checkpoint is not None else None,
+                   checkpoint_every, checkpoint_every_s, on_checkpoint)
     try:
-        evaluator = _checked(build_evaluator(config) if evaluator == "config" else evaluator, study_extractor)
-        trainer = Trainer(config, train_data(config), evaluator=evaluator)
-        if resume is not None:
-            trainer.load_state_dict(resume.state)
-            outcome.epochs, outcome.best_value, outcome.best_epoch = resume.epoch, resume.best_value, resume.best_epoch
-        _start_log(logger, config, trainer, getattr(evaluator, "extractor", None))
-        if checkpoint is not None:
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            checkpoint.unlink(missing_ok=True)  # a stale file would pass for this run's best
-            if resume is not None and resume.best_checkpoint is not None:
-                shutil.copyfile(resume.best_checkpoint, checkpoint)
-        if last_checkpoint is not None:
-            last_checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        records = trainer.run(on_step)
-        saved_at = time.monotonic()
-        try:
-            for record in records:
-                value = _account(outcome, record, metric)
-                if value is not None and value == outcome.best_value and checkpoint is not None:
-                    trainer.save(checkpoint)
-                _log_epoch(logger, record, trainer, 0)
-                if on_record is not None:
-                    on_record(record)
-                if value is not None and should_stop is not None:
-                    reason = should_stop(record["epoch"], value)
-                    if reason:
-                        outcome.state, outcome.reason = "pruned", reason
-                        break
-                if last_checkpoint is not None and _checkpoint_due(
-                        record, checkpoint_every, checkpoint_every_s, time.monotonic() - saved_at):
-                    trainer.save(last_checkpoint)
-                    saved_at = time.monotonic()
-                    if on_checkpoint is not None:
-                        on_checkpoint(record["epoch"])
-        finally:
-            records.close()
+        trainer = _trainer(config, evaluator, study_extractor, resume, outcome)
+        _start_log(logger, config, trainer, getattr(trainer.evaluator, "extractor", None))
+        _prepare_checkpoints(checkpoint, saves.path, resume)
+        _train_epochs(trainer, outcome, metric, logger, checkpoint, saves, should_stop, on_record, on_step)
         if rescore_sets > 0 and outcome.state == "complete" and trainer.evaluator is not None:
             _rescore(trainer, outcome, checkpoint, rescore_sets, logger)
     except Diverged as e:
@@ -198,16 +157,97 @@ def train_and_log(
     except TrackingError as e:
         outcome.state, outcome.reason, outcome.value = "failed", str(e), None
     except BaseException as e:
-        outcome.state = "failed"
-        outcome.reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+        _fail_by(outcome, e)
         _finish(logger, outcome, checkpoint, finish_tags, keep=True)  # a retry resumes with it
         raise
-    if outcome.state == "complete" and not (outcome.value is not None and math.isfinite(outcome.value)):
-        outcome.state, outcome.reason = "failed", f"{metric} is {outcome.value} at the last epoch"
-    if last_checkpoint is not None:
-        last_checkpoint.unlink(missing_ok=True)
+    _fail_without_value(outcome, metric)
+    if saves.path is not None:
+        saves.path.unlink(missing_ok=True)
     _finish(logger, outcome, checkpoint, finish_tags)
     return outcome
+
+
+def _trainer(config: TrainConfig, evaluator, study_extractor: Mapping[str, Any] | None, resume: Resume | None,
+             outcome: Outcome) -> Trainer:
+    """The trainer of `config` with its evaluator checked against the study's, carried on from `resume`
+    (and `outcome` with it). `evaluator="config"` builds the one `config.metrics` asks for."""
+    evaluator = _checked(build_evaluator(config) if evaluator == "config" else evaluator, study_extractor)
+    trainer = Trainer(config, train_data(config), evaluator=evaluator)
+    if resume is not None:
+        trainer.load_state_dict(resume.state)
+        outcome.epochs, outcome.best_value, outcome.best_epoch = resume.epoch, resume.best_value, resume.best_epoch
+    return trainer
+
+
+def _prepare_checkpoints(checkpoint: Path | None, last_checkpoint: Path | None, resume: Resume | None) -> None:
+    """Make the checkpoints' folders; the best checkpoint starts absent, or as the resumed trial's."""
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.unlink(missing_ok=True)  # a stale file would pass for this run's best
+        if resume is not None and resume.best_checkpoint is not None:
+            shutil.copyfile(resume.best_checkpoint, checkpoint)
+    if last_checkpoint is not None:
+        last_checkpoint.parent.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class _Saves:
+    """The resumable checkpoint of `train_and_log`: its path (None: none), when it is due, whom to tell."""
+
+    path: Path | None
+    every: int
+    every_s: float
+    on_save: Callable[[int], None] | None
+    saved_at: float = 0.0
+
+    def start(self) -> None:
+        """Count the seconds to the next save from now."""
+        self.saved_at = time.monotonic()
+
+    def after(self, trainer, record: dict) -> None:
+        """Save the trainer when the epoch of `record` is due (`_checkpoint_due`), then call `on_save`."""
+        if self.path is not None and _checkpoint_due(
+                record, self.every, self.every_s, time.monotonic() - self.saved_at):
+            trainer.save(self.path)
+            self.saved_at = time.monotonic()
+            if self.on_save is not None:
+                self.on_save(record["epoch"])
+
+
+def _train_epochs(trainer, outcome: Outcome, metric: str, logger, checkpoint: Path | None, saves: _Saves,
+                  should_stop, on_record, on_step) -> None:
+    """Train epoch by epoch, accounting and logging each, saving the best and the resumable checkpoint,
+    until the last epoch or until `should_stop` gives a reason (outcome "pruned")."""
+    records = trainer.run(on_step)
+    saves.start()
+    try:
+        for record in records:
+            value = _account(outcome, record, metric)
+            if value is not None and value == outcome.best_value and checkpoint is not None:
+                trainer.save(checkpoint)
+            _log_epoch(logger, record, trainer, 0)
+            if on_record is not None:
+                on_record(record)
+            if value is not None and should_stop is not None:
+                reason = should_stop(record["epoch"], value)
+                if reason:
+                    outcome.state, outcome.reason = "pruned", reason
+                    return
+            saves.after(trainer, record)
+    finally:
+        records.close()
+
+
+def _fail_by(outcome: Outcome, e: BaseException) -> None:
+    """Mark `outcome` failed by an exception that propagates (Ctrl-C: "interrupted")."""
+    outcome.state = "failed"
+    outcome.reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+
+
+def _fail_without_value(outcome: Outcome, metric: str) -> None:
+    """A completed training fails when its last epoch gave no finite value of `metric`."""
+    if outcome.state == "complete" and not (outcome.value is not None and math.isfinite(outcome.value)):
+        outcome.state, outcome.reason = "failed", f"{metric} is {outcome.value} at the last epoch"
 
 
 def _checkpoint_due(record: dict, every: int, every_s: float, since_s: float) -> bool:
@@ -288,13 +328,11 @@ def train_members_and_log(configs: list[TrainConfig], *, metric: str, loggers: l
     except BaseException as e:
         for o, logger, path in zip(outcomes, loggers, checkpoints):
             if o.state == "complete":
-                o.state = "failed"
-                o.reason = "interrupted" if isinstance(e, KeyboardInterrupt) else f"{type(e).__name__}: {e}"
+                _fail_by(o, e)
             _finish(logger, o, path, None)
         raise
     for o, logger, path in zip(outcomes, loggers, checkpoints):
-        if o.state == "complete" and not (o.value is not None and math.isfinite(o.value)):
-            o.state, o.reason = "failed", f"{metric} is {o.value} at the last epoch"
+        _fail_without_value(o, metric)
         _finish(logger, o, path, None)
     return outcomes
 
@@ -385,44 +423,45 @@ class Objective:
             return sample_config(trial, self.ctx.space, self.ctx.base)
 
     def __call__(self, trial) -> float:
-        import optuna
-
-        ctx = self.ctx
+        """Suggest a config, train it (reporting to Optuna, which may prune it), and return its value."""
         config = self.config(trial)
         trial.set_user_attr(CONFIG, dataclasses.asdict(config))  # the source of truth: typed (JSON), whole
-        baseline = trial.user_attrs.get("baseline") or ""
-        logger = None
-        if self.client is not None:
-            tags = {ml.ROLE: "trial", ml.STUDY_NAME: ctx.study_name, ml.TRIAL_NUMBER: trial.number,
-                    ml.BASELINE: baseline, ml.OPTUNA_STATE: "RUNNING", "metric": ctx.metric}
-            if "retry_of" in trial.user_attrs:
-                tags["retry_of_trial"] = trial.user_attrs["retry_of"]
-            logger = ml.RunLogger(self.client, ctx.experiment_id, trial_name(trial.number),
-                                  parent_run_id=ctx.parent_run_id, tags=tags, system_metrics=ctx.system_metrics)
-            trial.set_user_attr("mlflow_run_id", logger.run_id)
+        logger = self.logger(trial)
         resume = self.resume(trial, config, logger)
+        folder = trial_dir(self.ctx.checkpoints, self.ctx.study_name, trial.number)
+        outcome = self.train(trial, config, logger, resume, folder)
+        self.clean_up(trial, resume, folder)
+        return self.value(trial, outcome)
 
-        def should_stop(epoch: int, value: float) -> str | None:
-            trial.report(value, epoch)
-            # A trial at its last epoch has nothing left to save: it completes, whatever the median says.
-            if epoch < config.epochs and trial.should_prune():
-                return f"pruned at epoch {epoch} of {config.epochs}: {ctx.metric} {value:.4g}"
+    def logger(self, trial) -> ml.RunLogger | None:
+        """The MLflow run of this trial (None without a tracking client)."""
+        if self.client is None:
             return None
+        ctx = self.ctx
+        tags = {ml.ROLE: "trial", ml.STUDY_NAME: ctx.study_name, ml.TRIAL_NUMBER: trial.number,
+                ml.BASELINE: _baseline(trial), ml.OPTUNA_STATE: "RUNNING",
+                "metric": ctx.metric}
+        if "retry_of" in trial.user_attrs:
+            tags["retry_of_trial"] = trial.user_attrs["retry_of"]
+        logger = ml.RunLogger(self.client, ctx.experiment_id, trial_name(trial.number),
+                              parent_run_id=ctx.parent_run_id, tags=tags, system_metrics=ctx.system_metrics)
+        trial.set_user_attr("mlflow_run_id", logger.run_id)
+        return logger
 
-        def on_record(record: dict) -> None:
-            # Training runs on a decoded copy; a data folder deleted meanwhile must stop the study.
-            check_source(config.data, config.data_root)
-
+    def train(self, trial, config: TrainConfig, logger, resume: Resume | None, folder: Path) -> Outcome:
+        """Train the trial's config, reporting its evaluated epochs to Optuna; running out of memory
+        fails the trial (`TrialFailed`), or retries it under a shared GPU's cap (`Contended`)."""
+        ctx = self.ctx
         if self.progress is not None:
-            self.progress.trial_started(trial.number, config, baseline, trial.user_attrs)
-        folder = trial_dir(ctx.checkpoints, ctx.study_name, trial.number)
+            self.progress.trial_started(trial.number, config, _baseline(trial), trial.user_attrs)
+        # Training runs on a decoded copy; a data folder deleted meanwhile must stop the study (on_record).
         try:
-            outcome = train_and_log(
-                config, metric=ctx.metric, logger=logger, should_stop=should_stop,
+            return train_and_log(
+                config, metric=ctx.metric, logger=logger, should_stop=_reporter(trial, config, ctx.metric),
                 checkpoint=folder / "best.pt", last_checkpoint=folder / "last.pt",
                 checkpoint_every=ctx.checkpoint_every, checkpoint_every_s=ctx.checkpoint_every_s,
                 on_checkpoint=lambda epoch: trial.set_user_attr(CHECKPOINT_EPOCH, epoch),
-                resume=resume, on_record=on_record,
+                resume=resume, on_record=lambda record: check_source(config.data, config.data_root),
                 on_step=self.progress.step if self.progress is not None else None,
                 finish_tags=lambda o: {ml.OPTUNA_STATE: TRIAL_STATE[o.state]},
                 study_extractor=trial.study.user_attrs.get("extractor"),
@@ -432,18 +471,26 @@ class Objective:
             if ctx.memory_capped:
                 raise Contended(f"{reason} (under the 1/K memory cap of --workers)") from None
             trial.set_user_attr(FAIL_REASON, reason)
-            for name in ("last.pt", "best.pt"):  # this trial will not be resumed
-                (folder / name).unlink(missing_ok=True)
+            _remove_checkpoints(folder)  # this trial will not be resumed
             raise TrialFailed(reason) from None
         finally:
             if self.progress is not None:
                 self.progress.trial_ended()
-        if resume is not None:  # the trial it resumed is done with its working files too
+
+    @staticmethod
+    def clean_up(trial, resume: Resume | None, folder: Path) -> None:
+        """Remove the working files of a trial done with them, and of the trial it resumed."""
+        if resume is not None:
             source = Path(trial.user_attrs["resume_from"]).parent
-            for name in ("last.pt", "best.pt"):
-                (source / name).unlink(missing_ok=True)
+            _remove_checkpoints(source)
             _remove_if_empty(source)
         _remove_if_empty(folder)
+
+    @staticmethod
+    def value(trial, outcome: Outcome) -> float:
+        """The trial's value; a pruned trial raises `optuna.TrialPruned`, a failed one `TrialFailed`."""
+        import optuna  # heavy; see tracking.stores.open_storage
+
         if outcome.state == "pruned":
             trial.set_user_attr("prune_reason", outcome.reason)
             raise optuna.TrialPruned(outcome.reason)
@@ -481,6 +528,28 @@ class Objective:
             logger.set_tags({"resumed_from_epoch": epoch, "resumed_from_run": run_id})
         trial.set_user_attr("resumed_from_epoch", epoch)
         return Resume(state, best_value, best_epoch, best_file)
+
+
+def _baseline(trial) -> str:
+    """The seed baseline a trial trains ("" for a searched trial)."""
+    return trial.user_attrs.get("baseline") or ""
+
+
+def _reporter(trial, config: TrainConfig, metric: str) -> Callable[[int, float], str | None]:
+    """`should_stop` for `train_and_log`: report the value to Optuna and ask its pruner."""
+    def should_stop(epoch: int, value: float) -> str | None:
+        trial.report(value, epoch)
+        # A trial at its last epoch has nothing left to save: it completes, whatever the median says.
+        if epoch < config.epochs and trial.should_prune():
+            return f"pruned at epoch {epoch} of {config.epochs}: {metric} {value:.4g}"
+        return None
+    return should_stop
+
+
+def _remove_checkpoints(folder: Path) -> None:
+    """Remove a trial's working checkpoints (last.pt, best.pt) from `folder`."""
+    for name in ("last.pt", "best.pt"):
+        (folder / name).unlink(missing_ok=True)
 
 
 def _remove_if_empty(folder: Path) -> None:

@@ -126,42 +126,9 @@ def data_id(data: str) -> str:
 
 def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
     """The study's settings, and the searched space (field -> Param)."""
-    if args.trials is not None and args.trials <= 0:
-        raise UserError(f"--trials: must be > 0, got {args.trials}")
     preset = PRESETS[args.preset]
-    trials = args.trials or preset.trials
-    workers = args.workers if args.workers is not None else min(preset.workers, trials)
-    if workers <= 0:
-        raise UserError(f"--workers: must be > 0, got {workers}")
-    if args.checkpoint_every < 0:
-        raise UserError(f"--checkpoint-every: must be >= 0, got {args.checkpoint_every}")
-    if not 0 <= args.prune_warmup <= 1:
-        raise UserError(f"--prune-warmup: a fraction in [0, 1], got {args.prune_warmup}")
-    if args.confirm_batch_seeds is not None and args.confirm_batch_seeds < 1:
-        raise UserError(f"--confirm-batch-seeds: must be >= 1, got {args.confirm_batch_seeds}")
-    for name in ("confirm_top", "confirm_seeds", "confirm_random", "horizon"):
-        if getattr(args, name) is not None and getattr(args, name) < (1 if name == "horizon" else 0):
-            raise UserError(f"--{name.replace('_', '-')}: must be >= {1 if name == 'horizon' else 0}, "
-                            f"got {getattr(args, name)}")
-    if workers > trials:
-        raise UserError(f"--workers {workers}: more workers than the {trials} trials (--trials)")
-    overrides = config_overrides(args)
-    model = follow_data({**preset.config, **overrides})["model"]
-    space = default_space(model)
-    space = apply_overrides(space, preset.space, f"--preset {preset.name}")
-    if args.space:
-        space = apply_overrides(space, load_space_file(args.space), f"--space {args.space}")
-    for name in overrides:  # a flag on the command line fixes its field
-        space.pop(name, None)
-    searched, fixed_values = split_fixed(space)
-    values = follow_data({**preset.config, **fixed_values, **overrides})
-    metrics = [m.strip() for m in str(values.get("metrics", "")).split(",") if m.strip()]
-    if args.metric not in metrics:
-        metrics.append(args.metric)  # the study cannot run without its own metric
-    values["metrics"] = ",".join(metrics)
-    base = TrainConfig(**values)
-    validate(searched, base, f"--space {args.space}" if args.space else "search space")
-
+    trials, workers = _check_counts(args, preset)
+    searched, base = _space_and_base(args, preset)
     epochs = searched["epochs"] if "epochs" in searched else None
     max_epochs = epochs.high if epochs is not None else base.epochs
     min_epochs = epochs.low if epochs is not None else base.epochs
@@ -190,6 +157,51 @@ def build_settings(args: argparse.Namespace) -> tuple[StudySettings, dict]:
         horizon_eval_every=preset.horizon_eval_every,
     )
     return settings, searched
+
+
+def _check_counts(args: argparse.Namespace, preset) -> tuple[int, int]:
+    """The trials and workers the study runs, after refusing counts and fractions out of range."""
+    if args.trials is not None and args.trials <= 0:
+        raise UserError(f"--trials: must be > 0, got {args.trials}")
+    trials = args.trials or preset.trials
+    workers = args.workers if args.workers is not None else min(preset.workers, trials)
+    if workers <= 0:
+        raise UserError(f"--workers: must be > 0, got {workers}")
+    if args.checkpoint_every < 0:
+        raise UserError(f"--checkpoint-every: must be >= 0, got {args.checkpoint_every}")
+    if not 0 <= args.prune_warmup <= 1:
+        raise UserError(f"--prune-warmup: a fraction in [0, 1], got {args.prune_warmup}")
+    if args.confirm_batch_seeds is not None and args.confirm_batch_seeds < 1:
+        raise UserError(f"--confirm-batch-seeds: must be >= 1, got {args.confirm_batch_seeds}")
+    for name in ("confirm_top", "confirm_seeds", "confirm_random", "horizon"):
+        if getattr(args, name) is not None and getattr(args, name) < (1 if name == "horizon" else 0):
+            raise UserError(f"--{name.replace('_', '-')}: must be >= {1 if name == 'horizon' else 0}, "
+                            f"got {getattr(args, name)}")
+    if workers > trials:
+        raise UserError(f"--workers {workers}: more workers than the {trials} trials (--trials)")
+    return trials, workers
+
+
+def _space_and_base(args: argparse.Namespace, preset) -> tuple[dict, TrainConfig]:
+    """The searched space (the model's default, the preset's and `--space` changes, less the fields a flag
+    fixes) and the base config of the fixed values, its metrics including the study's."""
+    overrides = config_overrides(args)
+    model = follow_data({**preset.config, **overrides})["model"]
+    space = default_space(model)
+    space = apply_overrides(space, preset.space, f"--preset {preset.name}")
+    if args.space:
+        space = apply_overrides(space, load_space_file(args.space), f"--space {args.space}")
+    for name in overrides:  # a flag on the command line fixes its field
+        space.pop(name, None)
+    searched, fixed_values = split_fixed(space)
+    values = follow_data({**preset.config, **fixed_values, **overrides})
+    metrics = [m.strip() for m in str(values.get("metrics", "")).split(",") if m.strip()]
+    if args.metric not in metrics:
+        metrics.append(args.metric)  # the study cannot run without its own metric
+    values["metrics"] = ",".join(metrics)
+    base = TrainConfig(**values)
+    validate(searched, base, f"--space {args.space}" if args.space else "search space")
+    return searched, base
 
 
 def check_data(settings: StudySettings, searched: dict) -> None:
@@ -379,6 +391,7 @@ def machine_preset(device: str | None) -> str:
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
+    """Run the study the command line asks for: its trials, then its horizon runs and its report."""
     command = shlex.join(["python", "-m", "study.run", *(sys.argv[1:] if argv is None else argv)])
     args = parse_args(argv)
     if args.machine_preset and args.preset == "cpu":  # the user did not ask for it: say so
@@ -392,16 +405,53 @@ def main(argv: list[str] | None = None) -> int:
     client, experiment_id = connect_tracking(settings)
     retry = Retry(settings.ctx, client)
     study, notes = open_study(settings, args.preset, searched, retry=retry)
+    parent = start_parent_run(client, experiment_id, settings, args.preset, searched, study)
+    base = pinned_base(args, settings, study, client, parent, notes)
+    settings = dataclasses.replace(settings, ctx=dataclasses.replace(
+        settings.ctx, experiment_id=experiment_id, parent_run_id=parent, base=base))
+    counts = catch_up(study, settings, retry, notes)
+    top, seeds, randoms = horizon_counts(args)
+    if counts["waiting"] > 0:
+        announce_estimate(settings, searched,
+                          len(study.user_attrs.get("baselines", [])) + top + randoms if top and seeds else 0,
+                          seeds, counts["waiting"], progress=not args.no_progress,
+                          together=min(seeds, args.confirm_batch_seeds or seeds, MAX_MEMBERS))
+    run_waiting(settings, study, counts["waiting"], client, parent, progress=not args.no_progress,
+                command=command)
+    print_summary(study.get_trials(deepcopy=False), settings.metric, commands(settings))
+    if top > 0 and seeds > 0:
+        stage(f"horizon runs: top {top} configurations, the seed baselines and {randoms} random ones, "
+              f"{seeds} seeds each, "
+              f"{settings.horizon} epochs")
+        run_horizon(settings.study_name, settings.storage, settings.tracking_uri, top=top, seeds=seeds,
+                    epochs=settings.horizon, eval_every=settings.horizon_eval_every, workers=settings.workers,
+                    checkpoints=settings.ctx.checkpoints, batch_seeds=args.confirm_batch_seeds, randoms=randoms,
+                    log=lambda line: print(line, file=sys.stderr, flush=True))
+    if not args.no_report:
+        out = Path(args.report or default_report_dir(settings.study_name))
+        stage(f"report: {out}")
+        headline = build(settings.study_name, settings.storage, settings.tracking_uri, out, band=args.band)
+        print(f"\n{headline}\nreport: {out / 'report.md'}")
+    return 0
 
+
+def start_parent_run(client, experiment_id: str, settings: StudySettings, preset: str, searched: dict, study) -> str:
+    """The study's parent MLflow run (tags, search space), recorded on the study; its id."""
     parent = ml.study_run(client, experiment_id, settings.study_name, tags={
         "metric": settings.metric, "sampler": settings.sampler, "pruner": settings.pruner,
-        "preset": args.preset, "model": settings.ctx.base.model, "data": settings.ctx.base.data,
+        "preset": preset, "model": settings.ctx.base.model, "data": settings.ctx.base.data,
         "trials": settings.trials, "optuna_storage": mask_url(settings.storage),
     })
     client.log_dict(parent, {k: vars(p) for k, p in searched.items()}, "search_space.json")
     study.set_user_attr("mlflow_experiment_id", experiment_id)
     study.set_user_attr("mlflow_parent_run_id", parent)
+    return parent
 
+
+def pinned_base(args: argparse.Namespace, settings: StudySettings, study, client, parent: str,
+                notes: list[str]) -> TrainConfig:
+    """The base config with its extractor and metrics fitted to the machine and its extractor pinned for
+    the study (notes on what changed appended to `notes`)."""
     overrides = config_overrides(args)
     base = settings.ctx.base
     if "extractor" not in overrides:
@@ -410,10 +460,12 @@ def main(argv: list[str] | None = None) -> int:
     base, more = fit_metrics(base, explicit="metrics" in overrides, required=settings.metric)
     notes += more
     # One extractor for every trial, worker and machine, resolved (trained) before any of them starts.
-    base = pin(study, client, parent, base, follow="extractor" not in overrides)
-    settings = dataclasses.replace(settings, ctx=dataclasses.replace(
-        settings.ctx, experiment_id=experiment_id, parent_run_id=parent, base=base))
+    return pin(study, client, parent, base, follow="extractor" not in overrides)
 
+
+def catch_up(study, settings: StudySettings, retry: Retry, notes: list[str]) -> dict[str, int]:
+    """Fail dead trials, queue the trials up to `--trials`, and print where the study stands with the
+    notes; its slot counts."""
     for number in fail_dead_trials(study, retry):
         notes.append(f"trial {number}: its worker died; failed, and retried from its last checkpoint")
     top_up(study, settings.trials)
@@ -429,27 +481,33 @@ def main(argv: list[str] | None = None) -> int:
               "file or postgresql://", file=sys.stderr)
     for line in notes:
         print(line, file=sys.stderr)
+    return counts
+
+
+def horizon_counts(args: argparse.Namespace) -> tuple[int, int, int]:
+    """Top configurations, seeds and random configurations of the horizon runs (flags, else the preset)."""
     preset = PRESETS[args.preset]
     top = preset.confirm_top if args.confirm_top is None else args.confirm_top
     seeds = preset.confirm_seeds if args.confirm_seeds is None else args.confirm_seeds
     randoms = preset.confirm_random if args.confirm_random is None else args.confirm_random
-    if counts["waiting"] > 0:
-        announce_estimate(settings, searched,
-                          len(study.user_attrs.get("baselines", [])) + top + randoms if top and seeds else 0,
-                          seeds, counts["waiting"], progress=not args.no_progress,
-                          together=min(seeds, args.confirm_batch_seeds or seeds, MAX_MEMBERS))
+    return top, seeds, randoms
+
+
+def run_waiting(settings: StudySettings, study, waiting: int, client, parent: str, *, progress: bool,
+                command: str) -> None:
+    """Run the `waiting` trials (in this process or in workers), then end the parent run with how they
+    ended; Ctrl-C says how to resume."""
     status = "FINISHED"
     handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     stop_on_signals()
     try:
-        if counts["waiting"] > 0:
-            with StudyProgress(settings.study_name, settings.trials, settings.metric,
-                               enabled=not args.no_progress) as progress:
-                progress.sync(study.get_trials(deepcopy=False))
+        if waiting > 0:
+            with StudyProgress(settings.study_name, settings.trials, settings.metric, enabled=progress) as shown:
+                shown.sync(study.get_trials(deepcopy=False))
                 if settings.workers == 1:
-                    run_trials(settings, progress=progress)
+                    run_trials(settings, progress=shown)
                 else:
-                    run_workers(settings, counts["waiting"], study, progress)
+                    run_workers(settings, waiting, study, shown)
     except KeyboardInterrupt:
         status = "KILLED"
         print(f"stopped; to resume, run the same command again ({stop_note(study)}):\n"
@@ -462,22 +520,6 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, handlers[0])
         signal.signal(signal.SIGTERM, handlers[1])
         client.set_terminated(parent, status)
-    print_summary(study.get_trials(deepcopy=False), settings.metric, commands(settings))
-    if top > 0 and seeds > 0:
-
-        stage(f"horizon runs: top {top} configurations, the seed baselines and {randoms} random ones, "
-              f"{seeds} seeds each, "
-              f"{settings.horizon} epochs")
-        run_horizon(settings.study_name, settings.storage, settings.tracking_uri, top=top, seeds=seeds,
-                    epochs=settings.horizon, eval_every=settings.horizon_eval_every, workers=settings.workers,
-                    checkpoints=settings.ctx.checkpoints, batch_seeds=args.confirm_batch_seeds, randoms=randoms,
-                    log=lambda line: print(line, file=sys.stderr, flush=True))
-    if not args.no_report:
-        out = Path(args.report or default_report_dir(settings.study_name))
-        stage(f"report: {out}")
-        headline = build(settings.study_name, settings.storage, settings.tracking_uri, out, band=args.band)
-        print(f"\n{headline}\nreport: {out / 'report.md'}")
-    return 0
 
 
 def folklore_base(args: argparse.Namespace) -> TrainConfig:
