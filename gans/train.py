@@ -19,6 +19,8 @@ from pathlib import Path
 
 from gans.cli import Parser, add_config_flags, config_overrides, describe, ensure_writable_dir, main_guard
 from gans.config import TrainConfig, UserError, follow_data
+from gans.extractors import auto_extractor
+from gans.metrics import build_evaluator
 from gans.trainer import Record, Trainer, load_train_data, resolve_device, use_worker_threads
 
 
@@ -130,8 +132,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     config = TrainConfig(**follow_data(config_overrides(args)))
     if config.metric_names and "extractor" not in config_overrides(args):
-        from gans.extractors import auto_extractor  # torch-fidelity is imported only when scoring
-
         config, notes = auto_extractor(config, resolve_device(config.device))  # a photo folder without labels
         for line in notes:
             print(line, file=sys.stderr)
@@ -145,8 +145,6 @@ def main(argv: list[str] | None = None) -> int:
         data = load_train_data(config)
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
-    from gans.metrics import build_evaluator  # torch-fidelity is imported only when scoring
-
     use_worker_threads(1)  # the thread rule of every training process (it says why)
     trainer = Trainer(configs, data, evaluator=build_evaluator(config))
     folders = [RunFolder(out / f"seed-{c.seed}" if seeds else out, c) for c in configs]
