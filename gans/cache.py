@@ -24,7 +24,10 @@ def cache_dir() -> Path:
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call `write(file)` on a temporary file beside `path`, then rename it to `path`."""
+    """Call `write(file)` on a temporary file beside `path`, then rename it to `path`. A Ctrl-C or
+    SIGTERM that cuts the write short is raised as such, even when the writer's clean-up then fails
+    on the half-written file (torch.save's zip writer does): the stop stays a stop, and `path` keeps
+    its previous content."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -32,10 +35,24 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[bytes]], Any]) -> 
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        interrupt = _interrupt_behind(e)
+        if interrupt is not None and interrupt is not e:
+            raise interrupt from None
         raise
     return path
+
+
+def _interrupt_behind(e: BaseException) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt `e` is, or happened while handling, if any."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        seen.add(id(e))
+        e = e.__context__
+    return None
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -169,6 +169,28 @@ def wait_for_checkpoint(proc: subprocess.Popen, tmp_path, number: int, epoch: in
     return wait_for_trial(proc, tmp_path, number, saved, f"save a checkpoint at epoch {epoch}", timeout, poll=0.05)
 
 
+def test_a_signal_during_a_checkpoint_write_stays_a_stop_and_keeps_the_old_checkpoint(tmp_path):
+    """Seen once under load: SIGTERM landed inside torch.save, whose zip writer then failed on the
+    half-written file, and the study took the RuntimeError for a crash (exit 1, not 130)."""
+    from gans.cache import atomic_write
+
+    path = tmp_path / "last.pt"
+    torch.save({"epoch": 1}, path)
+
+    def cut_short(f):
+        f.write(b"half")
+        try:
+            raise KeyboardInterrupt("SIGTERM")
+        finally:
+            raise RuntimeError("unexpected pos 1982720 vs 1982672")  # the writer's clean-up failing
+
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        atomic_write(path, cut_short)
+    assert torch.load(path) == {"epoch": 1} and [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+    with pytest.raises(RuntimeError, match="disk"):  # other failures stay what they are
+        atomic_write(path, lambda f: (_ for _ in ()).throw(RuntimeError("disk full")))
+
+
 @pytest.mark.slow
 def test_ctrl_c_before_the_first_epoch_checkpoint_resumes_that_trial_first(tmp_path, data_root, domain, capsys):
     domain("mnist")  # the study's extractor, trained once per test session (the command finds it cached)
