@@ -20,8 +20,8 @@ from tracking import query
 from tracking.mlflow_log import (BASELINE, GROUP, METRIC_GROUPS, REASON, ROLE, SOURCE, TRIAL_NUMBER,
                                  resolve_tracking_uri)
 from tracking.query import typed_config
-from tracking.stores import (FAIL_REASON, GROUP_BASELINE, GROUP_RANDOM, GROUP_SELECTED, GROUPS, best_of,
-                             load_existing_study, trial_config, trial_run)
+from tracking.stores import (FAIL_REASON, GROUP_BASELINE, GROUP_RANDOM, GROUP_SELECTED, GROUPS, HORIZON_OWN_FIELDS,
+                             best_of, load_existing_study, trial_config, trial_run)
 
 CURVE_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
 METRIC_KEYS = ("fid", "kid", "is")
@@ -196,8 +196,6 @@ def _trial_history(client, trials, metric: str):
     return history
 
 
-# The config fields a horizon run sets itself rather than taking from its source trial.
-_OWN = ("epochs", "eval_every", "seed", "device")
 
 
 def _confirm(confirm_runs, configs: dict[int, TrainConfig | None]):
@@ -205,7 +203,7 @@ def _confirm(confirm_runs, configs: dict[int, TrainConfig | None]):
     rows = [_confirm_row(r, configs) for _, r in confirm_runs.iterrows()]
     confirm = pd.DataFrame(rows, columns=["run_id", "source", "baseline", "group", "horizon", "steps_per_epoch",
                                           "seed", "status", "reason", *EVAL_COLUMNS,
-                                          *(k for k in CONFIG_FIELDS if k not in _OWN)])
+                                          *(k for k in CONFIG_FIELDS if k not in HORIZON_OWN_FIELDS)])
     for col in EVAL_COLUMNS:
         confirm[col] = pd.to_numeric(confirm[col], errors="coerce").astype(float)
     return confirm
@@ -228,7 +226,8 @@ def _confirm_row(r, configs: dict[int, TrainConfig | None]) -> dict[str, Any]:
         "seed": int(tag("seed")) if tag("seed") else None,
         "status": r["status"], "reason": tag(REASON),
         **{f"eval_{k}": _first_present(r, f"tag.{k}", f"metric.{k}") for k in SAMPLE_COUNTS},
-        **{k: getattr(config, k) if config is not None else None for k in CONFIG_FIELDS if k not in _OWN},
+        **{k: getattr(config, k) if config is not None else None
+           for k in CONFIG_FIELDS if k not in HORIZON_OWN_FIELDS},
     }
 
 

@@ -52,15 +52,14 @@ from study.confirm import HORIZON, ROLE_CONFIRM, Job
 from study.extractor import identity
 from tracking import mlflow_log as ml
 from tracking import query
-from tracking.stores import CONFIG, FAIL_REASON, open_storage, quiet_libraries, resolve_storage
+from tracking.stores import (CONFIG, FAIL_REASON, HORIZON_OWN_FIELDS, open_storage, quiet_libraries,
+                            resolve_storage)
 
 METRIC = "fid"
 PRESET = "sitting"
 """the `preset` attribute of a study made by this module: no search, only horizon runs"""
 SITTING = "sitting"
 """tag of an imported run, and trial attribute: the archive it came from"""
-OWN_FIELDS = ("epochs", "eval_every", "seed", "device")
-"""config fields a horizon run sets itself (`reports.stores.load`): the rest identify a configuration"""
 GRID_FILE = re.compile(r"^epoch_(\d+)\.png$")
 WEIGHTS_FIELD = {"inception": "inception_weights", "domain": "domain_weights"}
 
@@ -190,9 +189,9 @@ def read_archives(archives: list[Path], dst: Path) -> list[SittingRun]:
 
 
 def config_difference(a: TrainConfig, b: TrainConfig) -> str:
-    """The fields but `OWN_FIELDS` in which two configs differ, as `field a/b`; "" when none."""
+    """The fields but `HORIZON_OWN_FIELDS` in which two configs differ, as `field a/b`; "" when none."""
     da, db = dataclasses.asdict(a), dataclasses.asdict(b)
-    return ", ".join(f"{k} {da[k]}/{db[k]}" for k in da if k not in OWN_FIELDS and da[k] != db[k])
+    return ", ".join(f"{k} {da[k]}/{db[k]}" for k in da if k not in HORIZON_OWN_FIELDS and da[k] != db[k])
 
 
 def given_extractor(runs: list[SittingRun], weights: Path | None) -> dict[str, Any] | None:

@@ -40,6 +40,10 @@ CONFIG = "config"
 # The user attribute holding why a trial failed for good; a FAIL without it (Ctrl-C, a crash) is retried.
 FAIL_REASON = "fail_reason"
 
+# The config fields a horizon run sets itself rather than taking from its source trial: the rest identify
+# its configuration (`reports.stores.load`, `study.sitting`).
+HORIZON_OWN_FIELDS = ("epochs", "eval_every", "seed", "device")
+
 # A horizon run's group (tag `group`, `study.confirm`).
 GROUP_SELECTED, GROUP_BASELINE, GROUP_RANDOM = "selected", "baseline", "random"
 GROUPS = (GROUP_SELECTED, GROUP_BASELINE, GROUP_RANDOM)
