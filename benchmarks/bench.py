@@ -48,8 +48,9 @@ from benchmarks.seed_loop import mnist_loader, photo_loader, seed_train
 from gans import metrics
 from gans.cache import cache_dir
 from gans.cli import main_guard
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
 from gans.data import ImageData, load_images
+from gans.errors import UserError
 from gans.extractors import build_extractor
 from gans.trainer import Trainer, load_train_data, resolve_device, resolve_precision, worker_threads
 from study.estimate import cpu_model

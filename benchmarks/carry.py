@@ -18,8 +18,8 @@ from pathlib import Path
 
 from gans import inception16
 from gans.cli import main_guard
-from gans.config import UserError
 from gans.data import IMAGE_EXTENSIONS
+from gans.errors import UserError
 
 LIMIT = 64 * 2**20
 

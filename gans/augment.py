@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from gans.config import UserError
+from gans.errors import UserError
 
 Policy = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -36,26 +36,6 @@ class Augment:
         """`x` augmented with fresh uniforms from `generator` (the global one if None)."""
         u = torch.rand(x.shape[0], self.draws, generator=generator, device=x.device, dtype=x.dtype)
         return self.fn(x, u)
-
-
-AUGMENTS: dict[str, Augment] = {}
-
-
-def register_augment(name: str, fn: Policy, *, draws: int = 0, differentiable: bool = False) -> None:
-    if not name or not name.replace("-", "").isalnum():
-        raise ValueError(f"augment name must be alphanumeric with dashes, got {name!r}")
-    if name in AUGMENTS:
-        raise ValueError(f"augment {name!r} is already registered")
-    if not callable(fn):
-        raise TypeError(f"augment {name!r}: fn must be callable")
-    AUGMENTS[name] = Augment(fn, draws, differentiable)
-
-
-def get_augment(name: str) -> Augment:
-    try:
-        return AUGMENTS[name]
-    except KeyError:
-        raise UserError(f"--augment: unknown policy {name!r}; choose one of {', '.join(AUGMENTS)}") from None
 
 
 # ---------------------------------------------------------------- building blocks
@@ -86,23 +66,29 @@ def brightness_saturation(x: torch.Tensor, r: torch.Tensor, brightness: float = 
     return u * 2 - 1
 
 
-def gaussian_blur(x: torch.Tensor, r: torch.Tensor, kernel: int = 3,
-                  sigma: tuple[float, float] = (0.1, 2.0)) -> torch.Tensor:
-    """torchvision GaussianBlur(kernel, sigma), sigma drawn per image (1 draw)."""
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int, padding: str = "reflect") -> torch.Tensor:
+    """`x` (float N x C x H x W) blurred per image by a Gaussian of std `sigma[i]` px (N), truncated at
+    `radius` px, edges padded by `padding` (an `F.pad` mode); separable: rows, then columns.
+    The one Gaussian blur of the project (augmentation here, the disturbances of `gans.disturb`)."""
     n, c, h, w = x.shape
-    s = sigma[0] + (sigma[1] - sigma[0]) * r[:, :1]  # n x 1
-    r = torch.arange(kernel, device=x.device, dtype=x.dtype) - (kernel - 1) / 2
-    k1 = torch.exp(-(r.view(1, -1) ** 2) / (2 * s**2))
-    k1 = k1 / k1.sum(1, keepdim=True)  # n x k
-    k2 = (k1[:, :, None] * k1[:, None, :]).repeat_interleave(c, 0).unsqueeze(1)  # (n*c) x 1 x k x k
-    pad = kernel // 2
-    y = F.pad(x.reshape(1, n * c, h, w), (pad, pad, pad, pad), mode="reflect")
-    return F.conv2d(y, k2, groups=n * c).view(n, c, h, w)
+    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    k = torch.exp(-(t.view(1, -1) ** 2) / (2 * sigma.view(-1, 1).to(x.dtype) ** 2))
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (n*c) x (2 radius + 1)
+    y = F.pad(x.reshape(1, n * c, h, w), (radius, radius, radius, radius), mode=padding)
+    y = F.conv2d(y, k.view(n * c, 1, 1, -1), groups=n * c)  # rows
+    y = F.conv2d(y, k.view(n * c, 1, -1, 1), groups=n * c)  # columns
+    return y.view(n, c, h, w)
+
+
+def random_blur(x: torch.Tensor, r: torch.Tensor, kernel: int = 3,
+                sigma: tuple[float, float] = (0.1, 2.0)) -> torch.Tensor:
+    """torchvision GaussianBlur(kernel, sigma), sigma drawn per image (1 draw)."""
+    return gaussian_blur(x, sigma[0] + (sigma[1] - sigma[0]) * r[:, 0], kernel // 2)
 
 
 def jitter_blur(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     """The seed notebook's ColorJitter(brightness=0.2, saturation=0.2) + GaussianBlur(3) (3 draws)."""
-    return gaussian_blur(brightness_saturation(x, r[:, :2]), r[:, 2:])
+    return random_blur(brightness_saturation(x, r[:, :2]), r[:, 2:])
 
 
 def rotate(x: torch.Tensor, r: torch.Tensor, degrees: float = 15.0) -> torch.Tensor:
@@ -171,8 +157,18 @@ def diffaug(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
     return diff_cutout(diff_translation(diff_color(x, r[:, :3]), r[:, 3:5]), r[:, 5:7])
 
 
-register_augment("none", lambda x, r: x)
-register_augment("jitter-blur", jitter_blur, draws=3)
-register_augment("rotate", rotate, draws=1)
-register_augment("flip", hflip, draws=1)
-register_augment("diffaug", diffaug, draws=7, differentiable=True)
+AUGMENTS = {
+    "none": Augment(lambda x, r: x, draws=0, differentiable=False),
+    "jitter-blur": Augment(jitter_blur, draws=3, differentiable=False),
+    "rotate": Augment(rotate, draws=1, differentiable=False),
+    "flip": Augment(hflip, draws=1, differentiable=False),
+    "diffaug": Augment(diffaug, draws=7, differentiable=True),
+}
+"""the policies `--augment` names"""
+
+
+def get_augment(name: str) -> Augment:
+    try:
+        return AUGMENTS[name]
+    except KeyError:
+        raise UserError(f"--augment: unknown policy {name!r}; choose one of {', '.join(AUGMENTS)}") from None

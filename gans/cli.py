@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
-from gans.config import TrainConfig, UserError, field_docs, field_types, flag
+from gans.config import TrainConfig, field_docs, field_types, flag
+from gans.errors import UserError
 
 
 class Parser(argparse.ArgumentParser):

@@ -13,16 +13,7 @@ import inspect
 import math
 from dataclasses import dataclass
 
-
-class UserError(Exception):
-    """Bad input from the user; CLIs print it as one line and exit with code 2."""
-
-
-def first_line(e: BaseException) -> str:
-    """The first line of `e`'s message ("" if it has none): what a one-line error can quote of a
-    library's exception, whose messages often run to many lines."""
-    text = str(e).strip()
-    return text.splitlines()[0] if text else ""
+from gans.errors import UserError
 
 
 @dataclass(frozen=True)

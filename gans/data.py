@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gans.config import UserError
+from gans.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
 

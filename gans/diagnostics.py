@@ -2,7 +2,7 @@
 sample precision and recall, and memorisation, as small pure functions of discriminator logits and
 extractor features (tensors in, floats out).
 
-Owns their record names (`DIAGNOSTICS`) and the formulas:
+Owns the formulas (their record keys, `DIAGNOSTICS`, are declared in `gans.metric_keys`):
 
 - `overfit_rt`: r_t = E[sign(D(x_train))] on training images (Karras et al. 2020, "Training
   Generative Adversarial Networks with Limited Data"): 0 when D cannot tell training images from
@@ -25,9 +25,6 @@ from __future__ import annotations
 import math
 
 import torch
-
-DIAGNOSTICS = ("overfit_rt", "d_train", "d_heldout", "knn_precision", "knn_recall", "memorisation")
-"""record keys of the diagnostics, in the order they are reported"""
 
 DIAG_REAL = 1000
 """real images (the first ones of the training and of the held-out set, as many of each) that D scores"""

@@ -11,24 +11,12 @@ import math
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
+
+from gans.augment import gaussian_blur
 
 LEVELS = (1, 2, 3, 4)
 
 Disturbance = Callable[[torch.Tensor, int, torch.Generator], torch.Tensor]
-DISTURBANCES: dict[str, Disturbance] = {}
-
-
-def register_disturbance(name: str, fn: Disturbance) -> None:
-    if not name or not name.replace("-", "").isalnum():
-        raise ValueError(f"disturbance name must be alphanumeric with dashes, got {name!r}")
-    if name in DISTURBANCES:
-        raise ValueError(f"disturbance {name!r} is already registered")
-    if not callable(fn):
-        raise TypeError(f"disturbance {name!r}: fn must be callable")
-    DISTURBANCES[name] = fn
-
-
 def disturb(images: torch.Tensor, name: str, level: int, seed: int = 0) -> torch.Tensor:
     """`images` (uint8) disturbed by `name` at `level` (0 = unchanged, 1..4 increasingly strong)."""
     if images.dtype != torch.uint8 or images.ndim != 4:
@@ -50,19 +38,11 @@ def gaussian_noise(images: torch.Tensor, level: int, rng: torch.Generator) -> to
     return _to_uint8(images.float() + noise)
 
 
-def gaussian_blur(images: torch.Tensor, level: int, rng: torch.Generator) -> torch.Tensor:
+def blur(images: torch.Tensor, level: int, rng: torch.Generator) -> torch.Tensor:
     # Sigma relative to the image side, so 28 px digits and 64 px photos blur alike.
     sigma = (0.4, 0.7, 1.0, 1.5)[level - 1] * images.shape[-1] / 28
-    radius = math.ceil(3 * sigma)
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = images.shape[1]
-    x = images.float()
-    x = F.pad(x, (radius, radius, radius, radius), mode="replicate")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)  # rows
-    x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)  # columns
-    return _to_uint8(x)
+    sigmas = torch.full((len(images),), sigma)
+    return _to_uint8(gaussian_blur(images.float(), sigmas, math.ceil(3 * sigma), padding="replicate"))
 
 
 def salt_and_pepper(images: torch.Tensor, level: int, rng: torch.Generator) -> torch.Tensor:
@@ -90,7 +70,9 @@ def cutout(images: torch.Tensor, level: int, rng: torch.Generator) -> torch.Tens
     return out
 
 
-register_disturbance("gaussian-noise", gaussian_noise)
-register_disturbance("gaussian-blur", gaussian_blur)
-register_disturbance("salt-and-pepper", salt_and_pepper)
-register_disturbance("cutout", cutout)
+DISTURBANCES: dict[str, Disturbance] = {
+    "gaussian-noise": gaussian_noise,
+    "gaussian-blur": blur,
+    "salt-and-pepper": salt_and_pepper,
+    "cutout": cutout,
+}

@@ -37,8 +37,9 @@ from torch_fidelity.interpolate_compat_tensorflow import interpolate_bilinear_2d
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
 
 from gans.cache import atomic_write, cache_dir, data_key
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
 from gans.data import BUILTIN, IMAGE_EXTENSIONS, load_images
+from gans.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +86,6 @@ class Extractor:
 
 FIDELITY_METRICS = ("fid", "kid", "isc", "prc")
 Builder = Callable[[TrainConfig, torch.device], Extractor]
-EXTRACTORS: dict[str, Builder] = {}
-
-
-def register_extractor(name: str, build: Builder) -> None:
-    if not name or not name.replace("-", "").isalnum():
-        raise ValueError(f"extractor name must be alphanumeric with dashes, got {name!r}")
-    if name in EXTRACTORS:
-        raise ValueError(f"extractor {name!r} is already registered")
-    if not callable(build):
-        raise TypeError(f"extractor {name!r}: build must be callable")
-    EXTRACTORS[name] = build
 
 
 def check_extractor_name(name: str) -> None:
@@ -588,5 +578,5 @@ def build_inception(config: TrainConfig, device: torch.device) -> Extractor:
                      sha256=sha, info=info)
 
 
-register_extractor("domain", build_domain)
-register_extractor("inception", build_inception)
+EXTRACTORS: dict[str, Builder] = {"domain": build_domain, "inception": build_inception}
+"""the extractors `--extractor` names"""

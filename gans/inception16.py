@@ -21,7 +21,7 @@ import torch
 
 from gans.cache import atomic_write
 from gans.cli import Parser, main_guard
-from gans.config import UserError
+from gans.errors import UserError
 from gans.extractors import INSTALL_HINT, fid_helper_file, file_sha256, floating_dtypes, load_script
 
 

@@ -2,14 +2,15 @@
 computed by `torch_fidelity.calculate_metrics` with the extractor that `gans.extractors` provides,
 or, for FID and KID during training, by this module's own float64 torch math on the device.
 
-Owns the metric registry, the real side (cached on disk per data set, split, image size, limit,
+Owns the real side (cached on disk per data set, split, image size, limit,
 extractor and layer; the generated side never is), the generator wrapper (uint8, 3 channels,
 uniformly drawn labels for conditional models), the honest small-sample bookkeeping (every N
 used, KID subsets no larger than the samples, a flag when FID has fewer samples than dimensions),
 FID and KID of feature matrices (`fid_statistics`, `frechet_distance`, `FidReference`,
 `kernel_inception_distance`: torch-fidelity's numbers without its CPU round trip) and
 `build_evaluator`, the hook the trainer calls at evaluated epochs (which, beside a held-out
-reference, also computes the `gans.diagnostics` of overfitting and memorisation).
+reference, also computes the `gans.diagnostics` of overfitting and memorisation). Which metrics exist
+and the keys they are recorded under: `gans.metric_keys`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pickle
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -28,45 +29,15 @@ from torch_fidelity import GenerativeModelBase, calculate_metrics
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
 from gans.cache import atomic_write, cache_dir, data_key, read_json, write_json
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
 from gans.data import load_images, to_uint8
 from gans.diagnostics import DIAG_REAL, diagnostics
+from gans.errors import UserError
 from gans.extractors import build_extractor
+from gans.metric_keys import FLOOR, METRICS, OWN_FLAGS, TRAIN, train_key
 from gans.trainer import Stack, resolve_device
 
-# ---------------------------------------------------------------- registry
-
-
-@dataclass(frozen=True)
-class Metric:
-    fidelity_flag: str
-    """the calculate_metrics switch that computes it: fid | kid | isc | prc"""
-    outputs: Mapping[str, str]
-    """our record key -> torch-fidelity result key"""
-    needs_real: bool
-
-
-METRICS: dict[str, Metric] = {}
-
-
-def register_metric(name: str, fidelity_flag: str, outputs: Mapping[str, str], *, needs_real: bool) -> None:
-    if not name or not name.replace("_", "").isalnum():
-        raise ValueError(f"metric name must be alphanumeric, got {name!r}")
-    if name in METRICS:
-        raise ValueError(f"metric {name!r} is already registered")
-    if fidelity_flag not in ("fid", "kid", "isc", "prc"):
-        raise ValueError(f"metric {name!r}: unknown torch-fidelity metric {fidelity_flag!r}")
-    if not outputs:
-        raise ValueError(f"metric {name!r}: no outputs")
-    METRICS[name] = Metric(fidelity_flag, dict(outputs), needs_real)
-
-
-register_metric("fid", "fid", {"fid": "frechet_inception_distance"}, needs_real=True)
-register_metric("kid", "kid", {"kid": "kernel_inception_distance_mean", "kid_std": "kernel_inception_distance_std"},
-                needs_real=True)
-register_metric("is", "isc", {"is": "inception_score_mean", "is_std": "inception_score_std"}, needs_real=False)
-register_metric("precision", "prc", {"precision": "precision"}, needs_real=True)
-register_metric("recall", "prc", {"recall": "recall"}, needs_real=True)
+# ---------------------------------------------------------------- registry (the metrics: gans.metric_keys)
 
 KID_SUBSETS = 100
 IS_SPLITS = 10
@@ -469,10 +440,6 @@ def kernel_inception_distance(f1: torch.Tensor, f2: torch.Tensor, subsets: int, 
 # same generator with other seeds measures the evaluation's own noise.
 EVAL_SEED = 0
 
-# What the evaluator computes itself; other metrics (IS, precision/recall) go through `calculate`.
-OWN_FLAGS = ("fid", "kid")
-
-
 def heldout_set(config: TrainConfig) -> RealSet:
     """The held-out real images of `--reference heldout`: a folder's images after the first
     `--limit`, MNIST's test split (which images they are is `load_images`' rule for the split; for a
@@ -526,7 +493,7 @@ def references(config: TrainConfig, names: Sequence[str]) -> list["Reference"]:
     if not any(METRICS[m].needs_real for m in names):
         return []
     if getattr(config, "reference", "train") == "heldout":
-        return [Reference(heldout_set(config), ""), Reference(real_set(config), "_train")]
+        return [Reference(heldout_set(config), ""), Reference(real_set(config), TRAIN)]
     return [Reference(real_set(config), "")]
 
 
@@ -537,7 +504,7 @@ class Reference:
 
     real: RealSet
     suffix: str
-    """'' for the reference that `fid`/`kid` name, '_train' for the training images beside held-out ones"""
+    """'' for the reference that `fid`/`kid` name, `TRAIN` for the training images beside held-out ones"""
     features: torch.Tensor | None = None
     fid: FidReference | None = None
 
@@ -556,11 +523,8 @@ class Reference:
         return Reference(self.real, self.suffix, features, FidReference.of(features))
 
     def key(self, name: str) -> str:
-        """`name` of this reference's record: kid_std -> kid_train_std, num_real -> num_real_train."""
-        if name == "num_real":
-            return name + self.suffix
-        head, _, rest = name.partition("_")
-        return head + self.suffix + (f"_{rest}" if rest else "")
+        """`name` of this reference's record: itself, or beside a held-out reference `train_key(name)`."""
+        return train_key(name) if self.suffix else name
 
 
 def score_features(fake: torch.Tensor, ref: Reference, flags: set[str], feature_dim: int, kid_subset_size: int,
@@ -682,7 +646,7 @@ class Evaluator:
             out.update(score_features(features, side, self.own, self.extractor.feature_dim,
                                       self.config.kid_subset_size, seed))
         if "fid" in self.own and len(self.references) == 2:
-            out["fid_floor"] = self.floor()
+            out[FLOOR] = self.floor()
         return out
 
     def floor(self) -> float:

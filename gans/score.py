@@ -16,8 +16,9 @@ import warnings
 from pathlib import Path
 
 from gans.cli import Parser, add_config_flags, config_overrides, describe, main_guard
-from gans.config import IMAGE_SIZES, TrainConfig, UserError
+from gans.config import IMAGE_SIZES, TrainConfig
 from gans.data import BUILTIN, IMAGE_EXTENSIONS, load_images
+from gans.errors import UserError
 from gans.extractors import auto_extractor, build_extractor, check_extractor_name
 from gans.metrics import (GeneratorSource, ImageSet, RealSet, calculate, computable, effective_limit, parse_metrics,
                           sampler_of)

@@ -1,7 +1,8 @@
 """`python -m gans.train`: train a GAN and write its sample grids, loss plot, records and checkpoint.
 
 Writes to `--out DIR`: `samples/epoch_NNNN.png` at evaluated epochs, `losses.png`,
-`records.csv` + `records.json`, `config.json`, and `checkpoint.pt` (only once training completed).
+`records.csv` + `records.json`, `config.json`, and `checkpoint.pt` (only once training completed;
+`gans.run_folder`).
 `--seeds 1,2,3` trains those seeds at once as one vectorized model (`gans.trainer`) and writes one
 such folder per seed, `DIR/seed-<s>/`; a seed that diverges is recorded as such while the others go on.
 """
@@ -9,57 +10,19 @@ such folder per seed, `DIR/seed-<s>/`; a seed that diverges is recorded as such 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import sys
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 from gans.cli import Parser, add_config_flags, config_overrides, describe, ensure_writable_dir, main_guard
-from gans.config import TrainConfig, UserError, follow_data
+from gans.config import TrainConfig, follow_data
+from gans.errors import UserError
 from gans.extractors import auto_extractor
+from gans.metric_keys import HEADLINE
 from gans.metrics import build_evaluator
-from gans.trainer import Record, Trainer, load_train_data, resolve_device, use_worker_threads
-
-
-def save_png(image_uint8, path: Path) -> None:
-    """Save a uint8 C x H x W tensor as PNG."""
-    from PIL import Image
-
-    arr = image_uint8.permute(1, 2, 0).cpu().numpy()
-    Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr).save(path)
-
-
-def write_records(records: list[Record], out: Path) -> None:
-    (out / "records.json").write_text(json.dumps(records, indent=1))
-    keys = list(dict.fromkeys(k for r in records for k in r))
-    with open(out / "records.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=keys)
-        w.writeheader()
-        w.writerows(records)
-
-
-def plot_losses(records: list[Record], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in records]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax1.plot(epochs, [r["loss_d"] for r in records], label="loss_d")
-    ax1.plot(epochs, [r["loss_g"] for r in records], label="loss_g")
-    ax1.set(xlabel="epoch", ylabel="BCE loss (mean per step)", title="Losses")
-    ax1.legend()
-    ax2.plot(epochs, [r["d_real"] for r in records], label="D(x)")
-    ax2.plot(epochs, [r["d_fake"] for r in records], label="D(G(z))")
-    ax2.set(xlabel="epoch", ylabel="mean probability", ylim=(0, 1), title="Discriminator outputs")
-    ax2.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+from gans.run_folder import RunFolder
+from gans.trainer import Trainer, load_train_data, resolve_device, use_worker_threads
 
 
 def parse_seeds(text: str | None) -> list[int]:
@@ -85,30 +48,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-class RunFolder:
-    """The outputs of one run (one member of the trainer) in one folder."""
-
-    def __init__(self, out: Path, config: TrainConfig):
-        self.out = ensure_writable_dir(out)
-        self.records: list[Record] = []
-        (out / "config.json").write_text(json.dumps(asdict(config), indent=1))
-        (out / "samples").mkdir(exist_ok=True)
-        (out / "checkpoint.pt").unlink(missing_ok=True)  # a stale one would pass for this run's
-
-    def add(self, record: Record, trainer: Trainer, member: int) -> None:
-        self.records.append(record)
-        if record.get("evaluated"):
-            save_png(trainer.grid(member), self.out / "samples" / f"epoch_{record['epoch']:04d}.png")
-
-    def finish(self, trainer: Trainer | None, member: int) -> None:
-        """Records and loss plot; the checkpoint only when the run completed (`trainer` given)."""
-        write_records(self.records, self.out)
-        if self.records:
-            plot_losses(self.records, self.out / "losses.png")
-        if trainer is not None:
-            trainer.save(self.out / "checkpoint.pt", member)
-
-
 def train_folders(trainer: Trainer, folders: list[RunFolder], bar=None) -> dict[int, str]:
     """Train every member into its folder; member -> divergence reason for those that diverged."""
     for records in trainer.run_members():
@@ -118,7 +57,7 @@ def train_folders(trainer: Trainer, folders: list[RunFolder], bar=None) -> dict[
                 folders[i].finish(None, i)
         if bar is not None:
             shown = next(r for r in records.values())
-            metrics = {m: f"{shown[m]:.4g}" for m in ("fid", "kid", "is") if m in shown}
+            metrics = {m: f"{shown[m]:.4g}" for m in HEADLINE if m in shown}
             bar.set_postfix(loss_d=f"{shown['loss_d']:.3f}", loss_g=f"{shown['loss_g']:.3f}",
                             img_s=f"{shown['images_per_s'] * shown['members']:.0f}", **metrics)
             bar.update()

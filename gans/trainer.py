@@ -37,8 +37,9 @@ from torch.func import functional_call, stack_module_state
 
 from gans.augment import get_augment
 from gans.cache import atomic_write
-from gans.config import TrainConfig, UserError, first_line
+from gans.config import TrainConfig
 from gans.data import ImageData, load_images, to_uint8
+from gans.errors import UserError, first_line
 from gans.models import build_models
 
 Record = dict[str, Any]

@@ -23,9 +23,10 @@ from pathlib import Path
 import torch
 
 from gans.cli import Parser, main_guard
-from gans.config import BUILTIN_DATA, TrainConfig, UserError
+from gans.config import BUILTIN_DATA, TrainConfig
 from gans.data import load_images
 from gans.disturb import DISTURBANCES, LEVELS, disturb
+from gans.errors import UserError
 from gans.extractors import build_extractor, check_extractor_name
 from gans.metrics import ImageSet, RealSet, calculate
 from gans.trainer import resolve_device

@@ -10,9 +10,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from gans.metric_keys import display_name
 from reports import verdict as V
 
-METRIC_LABELS = {"fid": "FID", "kid": "KID", "is": "Inception Score"}
 TOP_COLORS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
 DPI = 110
 
@@ -22,7 +22,7 @@ class NoChart(Exception):
 
 
 def metric_label(metric: str, minimize: bool = True) -> str:
-    name = METRIC_LABELS.get(metric, metric)
+    name = display_name(metric)
     return f"{name} ({'lower' if minimize else 'higher'} is better)"
 
 
@@ -39,7 +39,7 @@ def _plt():
 
 def _save(fig, path: Path) -> Path:
     # tight_layout ignores a suptitle; leave it room at the top.
-    fig.tight_layout(rect=(0, 0, 1, 0.94) if fig._suptitle is not None else None)
+    fig.tight_layout(rect=(0, 0, 1, 0.94) if fig.get_suptitle() else None)
     fig.savefig(path, dpi=DPI)
     import matplotlib.pyplot as plt
 
@@ -51,10 +51,6 @@ def _log_if_wide(ax, values, axis: str = "y") -> None:
     v = np.asarray([x for x in values if x is not None and np.isfinite(x) and x > 0])
     if v.size and v.max() / v.min() > 30:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
-
-
-def _trial_label(number: int) -> str:
-    return f"trial {number}"
 
 
 def history(trials, metric: str, minimize: bool, path: Path) -> Path:
@@ -95,7 +91,7 @@ def importance(importances: dict[str, float], evaluator: str, metric: str, path:
     for i, n in enumerate(names):
         ax.text(importances[n], i, f" {importances[n]:.2f}", va="center", fontsize=8)
     ax.set(xlabel="importance (share of the objective's variance, sums to 1)", ylabel="parameter",
-           title=f"Hyperparameter importance for the final {METRIC_LABELS.get(metric, metric)} ({evaluator})")
+           title=f"Hyperparameter importance for the final {display_name(metric)} ({evaluator})")
     ax.set_xlim(0, max(importances.values()) * 1.18 or 1)
     return _save(fig, path)
 
@@ -133,7 +129,7 @@ def curves(history_long, trials, metric: str, minimize: bool, top: Sequence[int]
     if max_step <= 20:
         ax.set_xticks(range(1, max_step + 1))
     ax.set(xlabel="epoch", ylabel=metric_label(metric, minimize),
-           title=f"{METRIC_LABELS.get(metric, metric)} at evaluated epochs, {h['number'].nunique()} trials")
+           title=f"{display_name(metric)} at evaluated epochs, {h['number'].nunique()} trials")
     ax.legend(fontsize=8, loc="best")
     return _save(fig, path)
 
@@ -219,7 +215,7 @@ def effects(trials, metric: str, minimize: bool, path: Path) -> Path:
     for ax in axes.flat:
         if ax.get_ylabel():
             _log_if_wide(ax, done["value"])
-    fig.suptitle(f"Effects on the final {METRIC_LABELS.get(metric, metric)}, {len(done)} completed trials",
+    fig.suptitle(f"Effects on the final {display_name(metric)}, {len(done)} completed trials",
                  fontsize=11)
     return _save(fig, path)
 
@@ -294,7 +290,7 @@ def baselines(rows, metric: str, minimize: bool, path: Path) -> Path:
     for c in ax.containers:
         ax.bar_label(c, fmt="%.4g", fontsize=8)
     ax.set(xlabel="", ylabel=metric_label(metric, minimize),
-           title=f"Seed baselines vs the best trial ({METRIC_LABELS.get(metric, metric)})")
+           title=f"Seed baselines vs the best trial ({display_name(metric)})")
     ax.legend(fontsize=8, title=None)
     return _save(fig, path)
 
@@ -316,7 +312,7 @@ def horizon_curves(frame, metric: str, horizon: int, path: Path, band: tuple[int
     fig, axes = plt.subplots(1, len(panels), figsize=(7.5 * len(panels), 4.8), sharey=True, squeeze=False)
     sources = list(dict.fromkeys(f["source"]))
     palette = dict(zip(sources, sns.color_palette("tab10", len(sources))))
-    name = METRIC_LABELS.get(metric, metric)
+    name = display_name(metric)
     for ax, (col, against) in zip(axes[0], panels):
         by = f.groupby(["source", "epoch"], sort=False)[col].agg(["mean", "min", "max", "count"]).reset_index()
         for source in sources:

@@ -5,7 +5,7 @@ per diagnostic saying whether it moved between the folklore band and the end win
 
 The statistics (`late_changes`, `movement`, `movement_sentence`) are pure functions of frames and
 numbers; `diagnostics_chart` draws; `write_diagnostics` writes the section through a
-`reports.build.Report`. Reads only the horizon frame `reports.build` assembled from the stores.
+`reports.sections.Report`. Reads only the horizon frame `reports.analysis` assembled from the stores.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def diagnostics_chart(frame, horizon: int, band: tuple[int, int], path: Path, wi
 
 def write_diagnostics(r, hz, band: tuple[int, int] = V.FOLKLORE_BAND) -> None:
     """The section, after the horizon runs' own: nothing when they logged no diagnostics (runs without
-    a held-out reference, or logged before them). `r` is a `reports.build.Report`, `hz` its `Horizon`."""
+    a held-out reference, or logged before them). `r` is a `reports.sections.Report`, `hz` its `Horizon`."""
     frame = with_gap(hz.frame)
     shown = [(c, md(name)) for c, name, _ in SERIES if c in frame and frame[c].notna().any()]
     if not shown:

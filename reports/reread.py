@@ -14,9 +14,10 @@ from pathlib import Path
 import pandas as pd
 
 from gans.cli import Parser, main_guard
-from gans.config import UserError
+from gans.errors import UserError
 from reports import verdict as V
-from reports.build import add_band_arg, ci, plural
+from reports.build import add_band_arg
+from reports.sections import ci, plural
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

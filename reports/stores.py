@@ -13,23 +13,19 @@ from typing import Any
 
 import pandas as pd
 
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
 from gans.data import load_images, to_unit_range, to_uint8
-from gans.urls import mask_url
+from gans.errors import UserError
+from gans.metric_keys import DIAGNOSTICS, HEADLINE, SAMPLE_COUNTS, base_key
 from tracking import query
-from tracking.mlflow_log import (BASELINE, GROUP, METRIC_GROUPS, REASON, ROLE, SOURCE, TRIAL_NUMBER,
+from tracking.mlflow_log import (BASELINE, GROUP, REASON, ROLE, SOURCE, TRIAL_NUMBER,
                                  resolve_tracking_uri)
 from tracking.query import typed_config
 from tracking.stores import (FAIL_REASON, GROUP_BASELINE, GROUP_RANDOM, GROUP_SELECTED, GROUPS, HORIZON_OWN_FIELDS,
                              best_of, load_existing_study, trial_config, trial_run)
+from tracking.urls import mask_url
 
 CURVE_KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
-METRIC_KEYS = ("fid", "kid", "is")
-DIAGNOSTIC_KEYS = METRIC_GROUPS["diagnostics"]
-"""what the horizon runs logged beside a held-out reference on overfitting and memorisation (`gans.diagnostics`)"""
-# What the metrics evaluator logs beside the values: the N actually used, and whether FID had fewer
-# samples than feature dimensions.
-SAMPLE_COUNTS = ("num_fake", "num_real", "feature_dim", "fid_n_below_dim")
 EVAL_COLUMNS = tuple(f"eval_{k}" for k in SAMPLE_COUNTS)
 CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrainConfig))
 
@@ -47,7 +43,7 @@ class StudyData:
     """DataFrame, one row per Optuna trial: number, state, value, best_epoch, best_value (derived from
     its reported values), epochs_done (the last epoch of its MLflow loss curves), last_epoch, last_value,
     baseline, reason, duration_s, run_id, run_status, the sample counts of its last evaluation
-    (eval_num_fake, eval_num_real, eval_feature_dim, eval_fid_n_below_dim) and every config field (the
+    (`eval_<key>` for each of `gans.metric_keys.SAMPLE_COUNTS`) and every config field (the
     trial's typed config, `tracking.stores.trial_config`)"""
     history: Any
     """long DataFrame of the trial runs' MLflow metrics: number, run_id, key, step, value"""
@@ -60,7 +56,7 @@ class StudyData:
     confirm_history: Any
     """long DataFrame of the horizon runs' metric histories (fid, kid, is, their re-scorings
     `<metric>_resample_<k>` and, against the training images, `<metric>_train`; beside a held-out
-    reference also `DIAGNOSTIC_KEYS`): run_id, key, step, value"""
+    reference also `DIAGNOSTICS`): run_id, key, step, value"""
     searched: list[str] = field(default_factory=list)
     client: Any = None
     experiment_id: str | None = None
@@ -72,8 +68,10 @@ class StudyData:
         return self.trials.loc[self.trials["number"] == number].iloc[0]
 
 
-def _first_present(row, *keys):
-    return next((row.get(k) for k in keys if k in row and pd.notna(row.get(k))), None)
+def _counts(run) -> dict[str, Any]:
+    """The sample counts a run's evaluations used (tags, `tracking.mlflow_log` sets them once), as `eval_<key>`."""
+    return {f"eval_{k}": run.get(f"tag.{k}") if run is not None and pd.notna(run.get(f"tag.{k}")) else None
+            for k in SAMPLE_COUNTS}
 
 
 def one_extractor(runs, study_name: str) -> dict[str, str]:
@@ -175,16 +173,14 @@ def _trial_row(t, run, config: TrainConfig | None) -> dict[str, Any]:
         "duration_s": t.duration.total_seconds() if t.duration is not None else None,
         "run_id": run["run_id"] if run is not None else t.user_attrs.get("mlflow_run_id"),
         "run_status": run["status"] if run is not None else None,
-        # Tags since the metric groups; metrics (the last evaluation's) before them.
-        **{f"eval_{k}": (_first_present(run, f"tag.{k}", f"metric.{k}") if run is not None else None)
-           for k in SAMPLE_COUNTS},
+        **_counts(run),
         **{k: getattr(config, k) if config is not None else None for k in CONFIG_FIELDS},
     }
 
 
 def _trial_history(client, trials, metric: str):
     """The trial runs' metric histories (`StudyData.history`); adds epochs_done to `trials`."""
-    keys = [metric, *[k for k in METRIC_KEYS if k != metric], *CURVE_KEYS]
+    keys = [metric, *[k for k in HEADLINE if k != metric], *CURVE_KEYS]
     run_ids = [r for r in trials["run_id"] if isinstance(r, str)]
     history = query.metric_histories(client, run_ids, keys)
     number_of = dict(zip(trials["run_id"], trials["number"]))
@@ -225,7 +221,7 @@ def _confirm_row(r, configs: dict[int, TrainConfig | None]) -> dict[str, Any]:
         "steps_per_epoch": int(tag("steps_per_epoch")) if tag("steps_per_epoch") else None,
         "seed": int(tag("seed")) if tag("seed") else None,
         "status": r["status"], "reason": tag(REASON),
-        **{f"eval_{k}": _first_present(r, f"tag.{k}", f"metric.{k}") for k in SAMPLE_COUNTS},
+        **_counts(r),
         **{k: getattr(config, k) if config is not None else None
            for k in CONFIG_FIELDS if k not in HORIZON_OWN_FIELDS},
     }
@@ -237,8 +233,7 @@ def _confirm_history(client, confirm_runs, confirm):
     # held-out reference, its value against the training images (`fid_train`), the training images' own
     # FID against the held-out ones (`fid_floor`) and the diagnostics.
     logged = {c[len("metric."):] for c in confirm_runs.columns if c.startswith("metric.")}
-    confirm_keys = [k for k in logged if k.split("_resample_")[0].removesuffix("_train").removesuffix("_floor")
-                    in METRIC_KEYS or k in DIAGNOSTIC_KEYS]
+    confirm_keys = [k for k in logged if base_key(k) in HEADLINE or k in DIAGNOSTICS]
     return query.metric_histories(client, list(confirm["run_id"]), sorted(confirm_keys))
 
 

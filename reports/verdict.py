@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from gans.metric_keys import RESAMPLE
 from tracking.stores import GROUPS  # horizon configurations by how they were chosen
 
 BOOTSTRAP_SEED = 0
@@ -253,7 +254,7 @@ def curves_and_noise(frame, metric: str) -> tuple[pd.DataFrame, dict[Any, float]
     (`noise_sd` over the original value and its `<metric>_resample_<k>` at the same epoch)."""
     cols = ["run_id", "source", *(["group"] if "group" in frame else []), "epoch", metric]
     curves = frame.loc[frame[metric].notna(), cols].rename(columns={metric: "value"})
-    resampled = [c for c in frame.columns if c.startswith(f"{metric}_resample_")]
+    resampled = [c for c in frame.columns if c.startswith(f"{metric}{RESAMPLE}")]
     repeats = frame.melt(id_vars=["run_id", "epoch"], value_vars=[metric, *resampled]).dropna()
     return curves, noise_sd(repeats)  # epochs scored once add nothing to it
 

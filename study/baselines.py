@@ -4,31 +4,27 @@ first trials when they fit.
 A baseline fits a study when its model is the study's model, its data kind (built-in data set or
 photo folder) matches, and each of its values lies inside the searched range. Values the study fixes
 (CLI flags, fixed space entries) win over the baseline's: the baseline then runs under the user's
-fixed conditions. Searched fields a baseline does not name would be drawn by the sampler, so every
-baseline names all the fields of its family's default space.
+fixed conditions. A searched field a baseline does not name (one newer than its notebook) takes
+`TrainConfig`'s default, so a new searched field needs no baseline edited.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping
 
 from gans.baselines import BASELINES, Baseline
+from gans.config import TrainConfig
 from gans.data import BUILTIN
-from study.space import FAMILY, SPACES
 
 
-def check_baseline(baseline: Baseline) -> None:
-    """A ValueError unless `baseline`'s model has a search space and it names every field of it:
-    searched fields a baseline does not name would be drawn by the sampler."""
-    if baseline.model not in FAMILY:
-        raise ValueError(f"baseline {baseline.name!r}: unknown model {baseline.model!r}")
-    missing = set(SPACES[FAMILY[baseline.model]]) - set(baseline.params)
-    if missing:
-        raise ValueError(f"baseline {baseline.name!r}: names no value for searched fields {sorted(missing)}")
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
-for _baseline in BASELINES.values():
-    check_baseline(_baseline)
+def values(baseline: Baseline, fields) -> dict[str, Any]:
+    """`baseline`'s value of each of `fields`: its own, else `TrainConfig`'s default (a notebook that
+    predates a field ran with what the field's default reproduces)."""
+    return {k: baseline.params.get(k, DEFAULTS[k]) for k in fields}
 
 
 def data_kind(data: str) -> str:
@@ -45,11 +41,11 @@ def fitting(model: str, data: str, searched: Mapping[str, Any]) -> tuple[list[tu
         if b.data != data_kind(data):
             skipped.append(f"{b.name}: made for a {b.data} data set, not {data}")
             continue
-        outside = [f"{k}={b.params[k]!r} outside {p.describe()}" for k, p in searched.items()
-                   if k in b.params and not p.contains(b.params[k])]
-        unnamed = [k for k in searched if k not in b.params]
-        if outside or unnamed:
-            skipped.append(f"{b.name}: " + "; ".join(outside + [f"names no {k}" for k in unnamed]))
+        params = values(b, searched)
+        outside = [f"{k}={v!r}{'' if k in b.params else ' (the field default)'} outside {searched[k].describe()}"
+                   for k, v in params.items() if not searched[k].contains(v)]
+        if outside:
+            skipped.append(f"{b.name}: " + "; ".join(outside))
             continue
-        fit.append((b, {k: b.params[k] for k in searched}))
+        fit.append((b, params))
     return fit, skipped

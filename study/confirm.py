@@ -34,16 +34,17 @@ from typing import Callable
 import torch
 
 from gans.cli import Parser, main_guard
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
+from gans.errors import UserError
 from gans.trainer import worker_threads
-from gans.urls import mask_url, safe_name
-from study.extractor import pin
 from study.objective import train_and_log, train_members_and_log
+from study.pinned_extractor import pin
 from study.space import random_configs, trial_space
 from tracking import mlflow_log as ml
 from tracking import query
 from tracking.stores import (GROUP_BASELINE, GROUP_RANDOM, GROUP_SELECTED, load_existing_study, trial_config,
                              trial_run)
+from tracking.urls import mask_url, safe_name
 
 ROLE_CONFIRM = "confirm"
 COUNTED = ("FINISHED", "FAILED")
@@ -226,7 +227,7 @@ class Where:
     rescore_sets: int
     threads: int = 0
     extractor: dict | None = None
-    """the study's extractor (`study.extractor`): a run scoring with other weights refuses"""
+    """the study's extractor (`study.pinned_extractor`): a run scoring with other weights refuses"""
 
 
 def _logger(where: Where, job: Job):

@@ -29,15 +29,15 @@ from typing import Callable
 
 import torch
 
-from gans.config import UserError, first_line
 from gans.data import check_source
+from gans.errors import UserError, first_line
 from gans.trainer import use_worker_threads
-from gans.urls import mask_text
 from study.objective import CHECKPOINT_EPOCH, Contended, Objective, TrialContext, TrialFailed, trial_dir
 from study.optuna_adapter import claim_waiting, fail_running, storage_of, trial_id
 from tracking import mlflow_log as ml
 from tracking import stores
 from tracking.mlflow_log import connect, log_metrics
+from tracking.urls import mask_text
 # A trial whose process has not written a heartbeat for GRACE_S seconds is taken for dead; names of
 # this module, read when called (a test shortens them).
 from tracking.stores import GRACE_S, HEARTBEAT_S, quiet_libraries
@@ -73,65 +73,27 @@ class StudySettings:
 
 # ---------------------------------------------------------------- samplers and pruners
 
-SAMPLERS: dict[str, Callable[[int | None], object]] = {}
-PRUNERS: dict[str, Callable[[StudySettings], object]] = {}
+def _optuna():
+    import optuna  # heavy (seconds to import): loaded when a study opens, so `--help` and refusals stay instant
+
+    return optuna
 
 
-def register_sampler(name: str, factory: Callable[[int | None], object]) -> None:
-    if not name or name in SAMPLERS or not callable(factory):
-        raise ValueError(f"sampler {name!r}: empty-named, already registered or not callable")
-    SAMPLERS[name] = factory
-
-
-def register_pruner(name: str, factory: Callable[[StudySettings], object]) -> None:
-    if not name or name in PRUNERS or not callable(factory):
-        raise ValueError(f"pruner {name!r}: empty-named, already registered or not callable")
-    PRUNERS[name] = factory
-
-
-def _tpe(seed):
-    import optuna
-
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def _random(seed):
-    import optuna
-
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def _gp(seed):
-    import optuna
-
-    return optuna.samplers.GPSampler(seed=seed)
-
-
-def _median(s: StudySettings):
-    import optuna
-
-    return optuna.pruners.MedianPruner(n_startup_trials=s.pruner_startup, n_warmup_steps=s.prune_warmup)
-
-
-def _hyperband(s: StudySettings):
-    import optuna
-
-    return optuna.pruners.HyperbandPruner(min_resource=min(max(s.min_resource, s.prune_warmup), s.max_resource),
-                                          max_resource=max(s.max_resource, s.min_resource), reduction_factor=3)
-
-
-def _nop(s: StudySettings):
-    import optuna
-
-    return optuna.pruners.NopPruner()
-
-
-register_sampler("tpe", _tpe)
-register_sampler("random", _random)
-register_sampler("gp", _gp)
-register_pruner("median", _median)
-register_pruner("hyperband", _hyperband)
-register_pruner("none", _nop)
+SAMPLERS: dict[str, Callable[[int | None], object]] = {
+    "tpe": lambda seed: _optuna().samplers.TPESampler(seed=seed),
+    "random": lambda seed: _optuna().samplers.RandomSampler(seed=seed),
+    "gp": lambda seed: _optuna().samplers.GPSampler(seed=seed),
+}
+"""`--sampler` name -> the sampler for a seed"""
+PRUNERS: dict[str, Callable[[StudySettings], object]] = {
+    "median": lambda s: _optuna().pruners.MedianPruner(n_startup_trials=s.pruner_startup,
+                                                      n_warmup_steps=s.prune_warmup),
+    "hyperband": lambda s: _optuna().pruners.HyperbandPruner(
+        min_resource=min(max(s.min_resource, s.prune_warmup), s.max_resource),
+        max_resource=max(s.max_resource, s.min_resource), reduction_factor=3),
+    "none": lambda s: _optuna().pruners.NopPruner(),
+}
+"""`--pruner` name -> the pruner for a study's settings"""
 
 
 def make_sampler(s: StudySettings, worker: int = 0, trials_so_far: int = 0):
@@ -315,7 +277,7 @@ def _alive(pid: int) -> bool:
 def run_trial(study, trial, objective: Objective, retry: Retry, callbacks=()) -> None:
     """Run one claimed trial and tell Optuna how it ended. A training stopped from outside
     (interrupt, data gone) is failed and retried later; the exception propagates."""
-    import optuna
+    import optuna  # heavy: see _optuna
     from optuna.trial import TrialState
 
     try:
@@ -342,7 +304,7 @@ def run_trial(study, trial, objective: Objective, retry: Retry, callbacks=()) ->
 
 def run_trials(s: StudySettings, *, worker: int = 0, progress=None) -> None:
     """Claim and run waiting trials of the (existing) study in this process until none waits."""
-    import optuna
+    import optuna  # heavy: see _optuna
 
     quiet_libraries()
     client = connect(s.tracking_uri)

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from gans.config import TrainConfig
-from gans.train import RunFolder, save_png
+from gans.metric_keys import HEADLINE, resample_key
+from gans.run_folder import RunFolder, save_png
 from gans.trainer import MEMBER_FIELDS, Trainer
 from study.baselines import BASELINES
 from study.space import SeededTrial, default_space, sample_config
@@ -150,7 +151,7 @@ def rescore(trainer: Trainer, member: int) -> list[dict[str, Any]]:
     out = []
     for k in range(1, RESCORE_SETS + 1):
         values = trainer.evaluator(trainer, member=member, seed=k)
-        out.append({"epoch": trainer.epoch, **{f"{m}_resample_{k}": values[m] for m in ("fid", "kid") if m in values}})
+        out.append({"epoch": trainer.epoch, **{resample_key(m, k): values[m] for m in HEADLINE if m in values}})
     return out
 
 

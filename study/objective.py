@@ -20,21 +20,18 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from gans.config import TrainConfig, UserError, first_line
+from gans.config import TrainConfig
 from gans.data import check_source
+from gans.errors import UserError, first_line
+from gans.metric_keys import HEADLINE, resample_key
 from gans.metrics import build_evaluator
 from gans.trainer import Diverged, Trainer, load_checkpoint, load_train_data
-from gans.urls import safe_name
-from study.extractor import check
+from study.pinned_extractor import check
 from study.space import sample_config
 from tracking import mlflow_log as ml
 from tracking.mlflow_log import TrackingError, copy_history
 from tracking.stores import CONFIG, FAIL_REASON, best_of
-
-# Lower is better for FID and KID, higher for the Inception Score.
-LOWER_IS_BETTER = ("fid", "kid")
-HIGHER_IS_BETTER = ("is",)
-STUDY_METRICS = LOWER_IS_BETTER
+from tracking.urls import safe_name
 
 # Outcome state -> Optuna trial state name (tagged on the MLflow run as `optuna_state`).
 TRIAL_STATE = {"complete": "COMPLETE", "pruned": "PRUNED", "failed": "FAIL"}
@@ -136,7 +133,7 @@ def train_and_log(config: TrainConfig, *, metric: str, logger=None,
     scored again on that many fresh sample sets (seeds 1, 2, ...), logged as `<metric>_resample_<k>`
     at those epochs: how far two evaluations of one model lie apart (the evaluation's own noise).
 
-    `study_extractor` (the study's recorded extractor, `study.extractor`): the run refuses to score
+    `study_extractor` (the study's recorded extractor, `study.pinned_extractor`): the run refuses to score
     with other weights. Every run logs its extractor's name and weights hash as tags.
     """
     if metric not in config.metric_names:
@@ -349,7 +346,7 @@ def _rescore(trainer, outcome: Outcome, checkpoint: Path | None, sets: int, logg
             trainer.load_state_dict(load_checkpoint(path, map_location=trainer.device))
         for k in range(1, sets + 1):
             values = trainer.evaluator(trainer, seed=k)
-            numbers = {f"{m}_resample_{k}": values[m] for m in LOWER_IS_BETTER + HIGHER_IS_BETTER if m in values}
+            numbers = {resample_key(m, k): values[m] for m in HEADLINE if m in values}
             if logger is not None:
                 logger.log_record({"epoch": epoch, **numbers})
 

@@ -40,76 +40,69 @@ class Preset:
     horizon_eval_every: int = 25
     """evaluation grid of the horizon runs, in epochs"""
 
-
-PRESETS: dict[str, Preset] = {}
-
-
-def register_preset(preset: Preset) -> None:
-    fields = set(TrainConfig.__dataclass_fields__)
-    if not preset.name or preset.name in PRESETS:
-        raise ValueError(f"preset {preset.name!r} is empty-named or already registered")
-    bad = set(preset.config) - fields
-    if bad:
-        raise ValueError(f"preset {preset.name!r}: config names unknown fields {sorted(bad)}")
-    if preset.trials <= 0 or preset.pruner_startup < 0:
-        raise ValueError(f"preset {preset.name!r}: trials must be > 0 and pruner_startup >= 0")
-    PRESETS[preset.name] = preset
+    def __post_init__(self):
+        bad = set(self.config) - set(TrainConfig.__dataclass_fields__)
+        if bad:
+            raise ValueError(f"preset {self.name!r}: config names unknown fields {sorted(bad)}")
+        if self.trials <= 0 or self.pruner_startup < 0:
+            raise ValueError(f"preset {self.name!r}: trials must be > 0 and pruner_startup >= 0")
 
 
-register_preset(Preset(
-    name="full",
-    description="the real study: the family's whole space, metrics every 50 epochs",
-    config={"eval_every": 50, "metrics": "fid,kid,is"},
-    trials=50,
-    pruner_startup=5,
-))
-
-register_preset(Preset(
-    name="cpu",
-    description="a study that answers on 2 CPU cores in about an hour and a half: the seeds' MLP GAN on "
-                "1,000 MNIST digits at batch 32 (31 steps per epoch, like a 960-photo folder), FID against the "
-                "held-out test digits, budgets 100-1000 epochs, 24 trials on 2 workers, then horizon runs to 1000 "
-                "epochs (top 3, the baseline and 2 random configurations, 5 seeds each, trained together)",
-    # fp32: bf16 autocast gains nothing on matmuls this small (measured: same s/epoch), and FID with
-    # 1,000 samples each side lies above the domain features' 128 dimensions.
-    # FID against the held-out test split (never trained on), and against the training digits beside it.
-    config={"model": "mlp", "data": "mnist", "image_size": 28, "limit": 1000, "eval_every": 50,
-            "metrics": "fid,kid", "extractor": "domain", "num_samples": 1000, "precision": "fp32",
-            "reference": "heldout"},
-    # Width 512-1024 costs 3-5x the time per epoch at this size; 128-256 covers the seeds' 256.
-    space={"epochs": [100, 1000], "batch_size": 32, "hidden": {"choices": [128, 256]}},
-    trials=24,
-    pruner_startup=5,
-    workers=2,
-    # Five seeds per configuration, as GAN comparisons call for (Lucic et al. 2018), trained together as
-    # one vectorized model (gans.trainer; the ratio is in benchmarks/RESULTS.md).
-    confirm_seeds=5,
-    confirm_random=2,
-))
-
-register_preset(Preset(
-    name="quick",
-    description="CPU smoke study in minutes: MLP GAN, 2,000 MNIST images, 3 epochs, small metric samples",
-    config={"model": "mlp", "data": "mnist", "image_size": 28, "limit": 2000, "eval_every": 1,
-            "metrics": "fid,kid", "extractor": "domain", "num_samples": 300},
-    space={"epochs": 3},
-    trials=4,
-    pruner_startup=2,
-    confirm_top=1,
-    confirm_seeds=1,
-    confirm_random=0,
-    horizon=6,
-    horizon_eval_every=1,
-))
-
-register_preset(Preset(
-    name="folklore",
-    description=f"no search: the folklore's own experiment, the seeds' DCGAN configurations, the paper's defaults "
-                f"and random controls on the first {folklore.LIMIT} photos of --data PATH (the rest held out), batch "
-                f"{folklore.BATCH_SIZE}, {folklore.SEEDS} seeds each to {folklore.HORIZON} epochs (study.folklore)",
-    trials=1,
-    confirm_seeds=folklore.SEEDS,
-    confirm_random=folklore.RANDOM_CONTROLS,
-    horizon=folklore.HORIZON,
-    horizon_eval_every=folklore.EVAL_EVERY,
-))
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset(
+        name="full",
+        description="the real study: the family's whole space, metrics every 50 epochs",
+        config={"eval_every": 50, "metrics": "fid,kid,is"},
+        trials=50,
+        pruner_startup=5,
+    ),
+    Preset(
+        name="cpu",
+        description="a study that answers on 2 CPU cores in about an hour and a half: the seeds' MLP GAN on "
+                    "1,000 MNIST digits at batch 32 (31 steps per epoch, like a 960-photo folder), FID against the "
+                    "held-out test digits, budgets 100-1000 epochs, 24 trials on 2 workers, then horizon runs to 1000 "
+                    "epochs (top 3, the baseline and 2 random configurations, 5 seeds each, trained together)",
+        # fp32: bf16 autocast gains nothing on matmuls this small (measured: same s/epoch), and FID with
+        # 1,000 samples each side lies above the domain features' 128 dimensions.
+        # FID against the held-out test split (never trained on), and against the training digits beside it.
+        config={"model": "mlp", "data": "mnist", "image_size": 28, "limit": 1000, "eval_every": 50,
+                "metrics": "fid,kid", "extractor": "domain", "num_samples": 1000, "precision": "fp32",
+                "reference": "heldout"},
+        # Width 512-1024 costs 3-5x the time per epoch at this size; 128-256 covers the seeds' 256.
+        space={"epochs": [100, 1000], "batch_size": 32, "hidden": {"choices": [128, 256]}},
+        trials=24,
+        pruner_startup=5,
+        workers=2,
+        # Five seeds per configuration, as GAN comparisons call for (Lucic et al. 2018), trained together as
+        # one vectorized model (gans.trainer; the ratio is in benchmarks/RESULTS.md).
+        confirm_seeds=5,
+        confirm_random=2,
+    ),
+    Preset(
+        name="quick",
+        description="CPU smoke study in minutes: MLP GAN, 2,000 MNIST images, 3 epochs, small metric samples",
+        config={"model": "mlp", "data": "mnist", "image_size": 28, "limit": 2000, "eval_every": 1,
+                "metrics": "fid,kid", "extractor": "domain", "num_samples": 300},
+        space={"epochs": 3},
+        trials=4,
+        pruner_startup=2,
+        confirm_top=1,
+        confirm_seeds=1,
+        confirm_random=0,
+        horizon=6,
+        horizon_eval_every=1,
+    ),
+    Preset(
+        name="folklore",
+        description=f"no search: the folklore's own experiment, the seeds' DCGAN configurations, the paper's "
+                    f"defaults and random controls on the first {folklore.LIMIT} photos of --data PATH (the rest held "
+                    f"out), batch {folklore.BATCH_SIZE}, {folklore.SEEDS} seeds each to {folklore.HORIZON} epochs "
+                    "(study.folklore)",
+        trials=1,
+        confirm_seeds=folklore.SEEDS,
+        confirm_random=folklore.RANDOM_CONTROLS,
+        horizon=folklore.HORIZON,
+        horizon_eval_every=folklore.EVAL_EVERY,
+    ),
+)}
+"""the presets `--preset` names"""

@@ -22,12 +22,13 @@ import warnings
 from pathlib import Path
 
 from gans.cli import Parser, add_config_flags, config_overrides, main_guard
-from gans.config import TrainConfig, UserError, first_line, follow_data
+from gans.config import TrainConfig, follow_data
 from gans.data import BUILTIN, load_images
+from gans.errors import UserError, first_line
 from gans.extractors import auto_extractor
+from gans.metric_keys import STUDY_METRICS
 from gans.metrics import build_evaluator
 from gans.trainer import resolve_device, use_worker_threads, worker_threads
-from gans.urls import mask_text, mask_url
 from reports.build import add_band_arg, build, default_report_dir
 from study import estimate as E
 from study import folklore
@@ -36,14 +37,15 @@ from study.confirm import MAX_MEMBERS, run_horizon
 from study.console import StudyProgress, print_summary
 from study.engine import (PRUNERS, SAMPLERS, Retry, StudySettings, fail_dead_trials, make_sampler, open_storage,
                           run_trials, stop_note, stop_on_signals, worker_main)
-from study.extractor import device_default, fit_metrics, pin
-from study.objective import STUDY_METRICS, TrialContext, takes_a_slot, train_data
+from study.objective import TrialContext, takes_a_slot, train_data
+from study.pinned_extractor import device_default, fit_metrics, pin
 from study.presets import PRESETS
 from study.sitting import import_sitting
 from study.space import apply_overrides, default_space, load_space_file, split_fixed, validate
 from tracking import mlflow_log as ml
 from tracking.mlflow_log import resolve_tracking_uri, ui_url
 from tracking.stores import quiet_libraries, resolve_storage
+from tracking.urls import mask_text, mask_url
 
 # Flags that fix a field of every folklore configuration (the configurations' own values otherwise).
 FOLKLORE_FIXABLE = ("nz", "ngf", "ndf", "lr_g", "lr_d", "beta1", "real_label", "fake_label", "augment")

@@ -44,16 +44,17 @@ from optuna.trial import TrialState, create_trial
 from PIL import Image
 
 from gans.cli import Parser, main_guard
-from gans.config import TrainConfig, UserError, first_line
+from gans.config import TrainConfig
+from gans.errors import UserError, first_line
 from gans.extractors import build_extractor
-from gans.urls import mask_text, mask_url
 from reports.build import build
 from study.confirm import HORIZON, ROLE_CONFIRM, Job
-from study.extractor import identity
+from study.pinned_extractor import identity
 from tracking import mlflow_log as ml
 from tracking import query
 from tracking.stores import (CONFIG, FAIL_REASON, HORIZON_OWN_FIELDS, open_storage, quiet_libraries,
                             resolve_storage)
+from tracking.urls import mask_text, mask_url
 
 METRIC = "fid"
 PRESET = "sitting"
@@ -196,7 +197,7 @@ def config_difference(a: TrainConfig, b: TrainConfig) -> str:
 
 def given_extractor(runs: list[SittingRun], weights: Path | None) -> dict[str, Any] | None:
     """{kind, name, sha256, artifact, run_id} of the weights file the user says the sitting scored with,
-    as `study.extractor` records an extractor; None without one."""
+    as `study.pinned_extractor` records an extractor; None without one."""
     if weights is None:
         return None
     kinds = {r.config.extractor for r in runs}

@@ -1,11 +1,10 @@
 """The search space: which `TrainConfig` fields a study searches, over which ranges, by the same names.
 
-A space is a dict field name -> `Param`. Each model family has a default space (`SPACES`, filled by
-`register_space`); presets and a user's `--space FILE` (YAML or TOML) narrow or fix its entries, and
-CLI flags fix fields outright. A fixed entry is not an Optuna parameter: it goes into the base config.
-A study's space is read back from its trials' Optuna distributions (`trial_space`); `SeededTrial` draws
-from a space without Optuna, the same way on any machine (the random controls of `study.folklore` and
-`study.confirm`).
+A space is a dict field name -> `Param`. Each model family has a default space (`SPACES`); presets and
+a user's `--space FILE` (YAML or TOML) narrow or fix its entries, and CLI flags fix fields outright.
+A fixed entry is not an Optuna parameter: it goes into the base config. A study's space is read back
+from its trials' Optuna distributions (`trial_space`); `SeededTrial` draws from a space without
+Optuna, the same way on any machine (the random controls of `study.folklore` and `study.confirm`).
 
 Space file entries, by field name:
 
@@ -18,7 +17,6 @@ Space file entries, by field name:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import random
 from dataclasses import dataclass
@@ -26,7 +24,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from gans.augment import get_augment
-from gans.config import TrainConfig, UserError, field_types, first_line
+from gans.config import TrainConfig, field_types
+from gans.errors import UserError, first_line
 
 KINDS = ("int", "float", "categorical", "fixed")
 
@@ -101,22 +100,8 @@ def fixed(value: Any) -> Param:
 
 Space = dict[str, Param]
 
-# model family -> default space; conditional models share their unconditional family's space.
-SPACES: dict[str, Space] = {}
 FAMILY = {"mlp": "mlp", "cgan": "mlp", "dcgan": "dcgan", "cdcgan": "dcgan"}
-
-
-def register_space(family: str, space: Mapping[str, Param]) -> None:
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    if not family or family in SPACES:
-        raise ValueError(f"space for family {family!r} is empty-named or already registered")
-    for name, p in space.items():
-        if name not in fields:
-            raise ValueError(f"space {family!r}: {name!r} is not a TrainConfig field")
-        if not isinstance(p, Param) or p.kind not in KINDS:
-            raise TypeError(f"space {family!r}: {name!r} must be a Param")
-    SPACES[family] = dict(space)
-
+"""model -> its family: conditional models share their unconditional family's space"""
 
 # Label targets run on a 0.05 grid so that the folklore values (0.9/0.1) are points of the space.
 _COMMON = {
@@ -128,25 +113,27 @@ _COMMON = {
     "fake_label": float_range(0.0, 0.3, step=0.05),
 }
 
-register_space("dcgan", {
-    "epochs": int_range(50, 1000, step=50),
-    **_COMMON,
-    "batch_size": choice(16, 32, 64, 128),
-    "ngf": choice(16, 32, 64, 128),
-    "ndf": choice(16, 32, 64, 128),
-    "augment": choice("none", "jitter-blur", "rotate", "flip", "diffaug"),
-})
-
 # Budgets reach 1000 epochs in every family so that a default study can test the folklore's 500-600
 # and its "1000 goes weird". Flips and colour jitter make no sense for digits and clothes.
-register_space("mlp", {
-    "epochs": int_range(50, 1000, step=50),
-    **_COMMON,
-    "batch_size": choice(32, 64, 128, 200, 256),
-    "hidden": choice(128, 256, 512, 1024),
-    "dropout": float_range(0.0, 0.5),
-    "augment": choice("none", "rotate", "diffaug"),
-})
+SPACES: dict[str, Space] = {
+    "dcgan": {
+        "epochs": int_range(50, 1000, step=50),
+        **_COMMON,
+        "batch_size": choice(16, 32, 64, 128),
+        "ngf": choice(16, 32, 64, 128),
+        "ndf": choice(16, 32, 64, 128),
+        "augment": choice("none", "jitter-blur", "rotate", "flip", "diffaug"),
+    },
+    "mlp": {
+        "epochs": int_range(50, 1000, step=50),
+        **_COMMON,
+        "batch_size": choice(32, 64, 128, 200, 256),
+        "hidden": choice(128, 256, 512, 1024),
+        "dropout": float_range(0.0, 0.5),
+        "augment": choice("none", "rotate", "diffaug"),
+    },
+}
+"""family -> its default search space (every key a `TrainConfig` field)"""
 
 
 def default_space(model: str) -> Space:

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from gans.augment import AUGMENTS, get_augment, register_augment
-from gans.config import UserError
+from gans.augment import AUGMENTS, gaussian_blur, get_augment
 from gans.data import load_images
+from gans.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +43,22 @@ def test_diffaug_is_differentiable(cat_batch):
     assert get_augment("diffaug").differentiable and not get_augment("jitter-blur").differentiable
 
 
-def test_registry_validates():
-    with pytest.raises(ValueError):
-        register_augment("flip", lambda x, r: x)
-    with pytest.raises(ValueError):
-        register_augment("bad name!", lambda x, r: x)
+def test_policy_names_are_flag_values_and_unknown_ones_are_refused():
+    assert all(name.replace("-", "").isalnum() for name in AUGMENTS)
     with pytest.raises(UserError, match="--augment"):
         get_augment("mixup")
+
+
+def test_gaussian_blur_spreads_an_impulse_into_the_normalised_gaussian_per_image():
+    x = torch.zeros(2, 3, 9, 9)
+    x[:, :, 4, 4] = 1
+    sigma = torch.tensor([0.5, 1.5])
+    y = gaussian_blur(x, sigma, radius=3)
+    for i, s in enumerate(sigma.tolist()):
+        t = torch.arange(-3, 4, dtype=torch.float32)
+        k = torch.exp(-t**2 / (2 * s**2))
+        k = k / k.sum()
+        assert torch.allclose(y[i, :, 1:8, 1:8], (k[:, None] * k[None, :]).expand(3, 7, 7), atol=1e-6)
+    assert torch.allclose(y.sum((2, 3)), torch.ones(2, 3), atol=1e-5)  # mass kept: the kernel sums to 1
+    flat = torch.full((1, 1, 5, 5), 0.25)
+    assert torch.allclose(gaussian_blur(flat, torch.tensor([2.0]), 2, padding="replicate"), flat)

@@ -6,7 +6,8 @@ import dataclasses
 import pytest
 
 from gans.cli import add_config_flags, config_overrides
-from gans.config import TrainConfig, UserError, field_docs
+from gans.config import TrainConfig, field_docs
+from gans.errors import UserError
 
 
 def test_every_field_has_a_one_line_docstring():

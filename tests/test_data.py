@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from gans.config import UserError
 from gans.data import load_images
+from gans.errors import UserError
 
 
 def test_mnist_from_raw_files(data_root):

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from gans import data as D
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
+from gans.errors import UserError
 
 
 @pytest.fixture

@@ -18,11 +18,12 @@ from mlflow.entities import Metric
 from test_reports import add_horizon_runs, synthetic_study
 
 from gans import diagnostics as D
+from gans import metric_keys as K
 from gans import metrics as M
 from gans.config import TrainConfig
 from gans.data import ImageData, load_images
 from gans.trainer import Trainer
-from reports import build, stores
+from reports import analysis, build, stores
 from reports import diagnostics as RD
 from tracking import mlflow_log as ml
 
@@ -78,13 +79,13 @@ def test_precision_recall_known_answers_and_torch_fidelity():
 def test_diagnostics_names_and_their_mlflow_section():
     out = D.diagnostics(train_logits=torch.tensor([1.0, 2.0, -1.0]), heldout_logits=torch.zeros(3),
                         fake=gaussian(40, seed=1), train=gaussian(60, seed=2), heldout=gaussian(50, seed=3))
-    assert tuple(out) == D.DIAGNOSTICS
+    assert tuple(out) == K.DIAGNOSTICS
     assert out["overfit_rt"] == pytest.approx(1 / 3) and out["d_heldout"] == 0.5
-    assert ml.METRIC_GROUPS["diagnostics"] == D.DIAGNOSTICS
-    assert [ml.metric_name(k) for k in D.DIAGNOSTICS] == [f"diagnostics/{k}" for k in D.DIAGNOSTICS]
-    assert all(ml.record_key(ml.metric_name(k)) == k for k in D.DIAGNOSTICS)
+    assert ml.METRIC_GROUPS["diagnostics"] == K.DIAGNOSTICS
+    assert [ml.metric_name(k) for k in K.DIAGNOSTICS] == [f"diagnostics/{k}" for k in K.DIAGNOSTICS]
+    assert all(ml.record_key(ml.metric_name(k)) == k for k in K.DIAGNOSTICS)
     logged = ml.record_metrics({"epoch": 5, "evaluated": True, "fid": 3.0, **out, "diag_num_real": 3})
-    assert {k for k in logged if k.startswith("diagnostics/")} == {f"diagnostics/{k}" for k in D.DIAGNOSTICS}
+    assert {k for k in logged if k.startswith("diagnostics/")} == {f"diagnostics/{k}" for k in K.DIAGNOSTICS}
     assert "diag_num_real" not in logged and "diag_num_real" in ml.EVAL_CONSTANTS
 
 
@@ -138,7 +139,7 @@ def test_evaluator_adds_the_diagnostics_beside_a_heldout_reference(monkeypatch, 
     trainer = Trainer(config, evaluator=evaluator)
     records = list(trainer.run())
     last = records[-1]
-    for key in (*D.DIAGNOSTICS, "fid", "fid_train"):
+    for key in (*K.DIAGNOSTICS, "fid", "fid_train"):
         assert key in last and math.isfinite(last[key]), key
     assert last["diag_num_real"] == 200
     train_logits = trainer.discriminate(trainer.data.images[:200], trainer.data.labels[:200])
@@ -149,7 +150,7 @@ def test_evaluator_adds_the_diagnostics_beside_a_heldout_reference(monkeypatch, 
     assert 0 <= last["knn_precision"] <= 1 and 0 <= last["knn_recall"] <= 1 and last["memorisation"] > 0
     # Without a held-out reference: no diagnostics.
     plain = M.Evaluator(dataclasses.replace(config, reference="train"), extractor, ["fid"])
-    assert not set(D.DIAGNOSTICS) & set(plain(trainer))
+    assert not set(K.DIAGNOSTICS) & set(plain(trainer))
 
 
 # ---------------------------------------------------------------- the report's numbers
@@ -202,7 +203,7 @@ def test_late_changes_movement_and_sentences_follow_the_numbers():
 
 
 class Collect:
-    """What `write_diagnostics` uses of `reports.build.Report`: lines, and charts drawn into a folder."""
+    """What `write_diagnostics` uses of `reports.sections.Report`: lines, and charts drawn into a folder."""
 
     def __init__(self, out):
         self.out, self.lines, self.files = out, [], []
@@ -250,14 +251,14 @@ def test_stores_read_the_diagnostics_back_into_the_horizon_frame(tmp_path):
     run_ids = list(dict.fromkeys(curves["run_id"]))
     for i, run_id in enumerate(run_ids):
         client.log_batch(run_id, metrics=[Metric(ml.metric_name(k), 0.1 * i + e / 1000, 0, e)
-                                          for k in D.DIAGNOSTICS for e in range(25, 701, 25)])
+                                          for k in K.DIAGNOSTICS for e in range(25, 701, 25)])
     data = stores.load("diag", s["storage"])
     h = data.confirm_history
-    assert set(D.DIAGNOSTICS) <= set(h["key"])
-    frame = build.horizon_analysis(data).frame
+    assert set(K.DIAGNOSTICS) <= set(h["key"])
+    frame = analysis.horizon_analysis(data).frame
     got = frame.set_index(["run_id", "epoch"])["memorisation"]
     assert got[(run_ids[1], 650)] == pytest.approx(0.1 + 0.65)
-    assert set(D.DIAGNOSTICS) <= set(frame.columns) and frame["overfit_rt"].notna().all()
+    assert set(K.DIAGNOSTICS) <= set(frame.columns) and frame["overfit_rt"].notna().all()
 
 
 def test_the_report_states_the_real_versus_real_floor(tmp_path):

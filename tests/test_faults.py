@@ -366,7 +366,7 @@ def test_study_names_cannot_lead_files_out_of_the_checkpoint_folder(tmp_path):
 
 
 def test_passwords_are_masked_in_what_the_tool_prints():
-    from gans.urls import mask_text, mask_url
+    from tracking.urls import mask_text, mask_url
     from study.run import commands, parse_args, build_settings
 
     url = "postgresql://gan:pw%40secret@db.example:5432/optuna"

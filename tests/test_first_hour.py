@@ -76,7 +76,7 @@ def test_score_description_is_whole_sentences(capsys):
 
 
 def test_a_small_folder_names_the_batch_size_flag(data_root, cats):
-    from gans.config import UserError
+    from gans.errors import UserError
     from study.run import build_settings, check_data, parse_args
 
     settings, searched = build_settings(parse_args(["--preset", "full", "--data", str(cats), "--limit", "64",

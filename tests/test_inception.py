@@ -13,8 +13,9 @@ import pytest
 import torch
 
 from gans import extractors as E
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
 from gans.data import load_images
+from gans.errors import UserError
 
 pytest.importorskip("torch_fidelity")
 

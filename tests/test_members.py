@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from gans import train
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
+from gans.errors import UserError
 from gans.trainer import Trainer, load_checkpoint
 
 SEEDS = (1, 2, 3)

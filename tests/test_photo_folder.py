@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from gans import extractors as E
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
+from gans.errors import UserError
 from gans.score import main as score_main
 from gans.train import main as train_main
 
@@ -98,7 +99,7 @@ def test_the_extractor_default_of_a_photo_folder(layout, tmp_path):
 
 
 def test_a_study_of_a_photo_folder_gets_inception_whatever_its_preset(layout):
-    from study.extractor import device_default
+    from study.pinned_extractor import device_default
 
     cats = TrainConfig(data=str(layout), model="dcgan", image_size=32, metrics="fid", device="cpu")
     for by_device in (True, False):  # the full preset's device rule, another preset's own extractor

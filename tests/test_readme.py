@@ -52,7 +52,7 @@ def test_readme_quick_block_runs(i, tmp_path):
 
 def test_readme_shows_the_url_study_run_prints(tmp_path):
     """The README's URL is `ui_url`'s, and the saved view it opens is on every study's experiment."""
-    from study.objective import STUDY_METRICS
+    from gans.metric_keys import STUDY_METRICS
     from tracking import mlflow_log as ml
 
     assert ml.ui_url("http://127.0.0.1:5000", "ID") in (REPO / "README.md").read_text()

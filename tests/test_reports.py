@@ -326,9 +326,11 @@ def synthetic_study(root: Path, name: str, plan: list[tuple[str, float, int, dic
 
         metrics = []
         for epoch, fid in fids.items():
-            for k, v in {"loss_d": 1.2, "loss_g": 0.8 + epoch / 1000, "d_real": 0.6, "d_fake": 0.4, "fid": fid,
-                         "num_fake": 300, "num_real": 2000}.items():
-                metrics.append(Metric(k, v, 0, epoch))
+            for k, v in {"loss_d": 1.2, "loss_g": 0.8 + epoch / 1000, "d_real": 0.6, "d_fake": 0.4, "fid": fid}.items():
+                metrics.append(Metric(ml.metric_name(k), v, 0, epoch))
+        if fids:  # the evaluation's sample counts: tags, as the logger sets them
+            client.set_tag(logger.run_id, "num_fake", 300)
+            client.set_tag(logger.run_id, "num_real", 2000)
         for i in range(0, len(metrics), 900):  # one batch per request, within MLflow's 1000-metric limit
             client.log_batch(logger.run_id, metrics=metrics[i:i + 900])
         logger.finish({"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}[state], reason or None)

@@ -1,4 +1,4 @@
-"""One extractor per study (`study.extractor`): two workers from an empty cache score every trial
+"""One extractor per study (`study.pinned_extractor`): two workers from an empty cache score every trial
 with the same weights, a second machine (a second, empty cache folder) gets the study's classifier
 from the tracking store instead of training its own, and a process with other weights refuses."""
 
@@ -13,9 +13,10 @@ import torch
 from mlflow import MlflowClient
 
 from gans import extractors as E
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
+from gans.errors import UserError
 from study.engine import open_storage
-from study.extractor import check
+from study.pinned_extractor import check
 from study.run import main
 from test_study_run import quick
 
@@ -120,7 +121,7 @@ def test_a_report_refuses_runs_scored_with_different_extractors():
 
 def test_full_preset_extractor_follows_the_device(monkeypatch, tmp_path):
     import gans.trainer as T
-    from study.extractor import device_default, fit_metrics
+    from study.pinned_extractor import device_default, fit_metrics
 
     base = TrainConfig(metrics="fid,kid,is")
     assert device_default(base.replace(device="cpu")) == (base.replace(device="cpu", extractor="domain"), [])

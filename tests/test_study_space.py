@@ -5,11 +5,12 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
+from gans.errors import UserError
 from study.baselines import BASELINES, fitting
 from study.run import build_settings, main, parse_args
-from study.space import (SPACES, apply_overrides, default_space, load_space_file, sample_config, split_fixed,
-                         validate)
+from study.space import (SPACES, apply_overrides, default_space, int_range, load_space_file, sample_config,
+                         split_fixed, validate)
 
 
 def settings_for(*argv: str):
@@ -128,6 +129,15 @@ def test_baselines_fit_their_model_and_data_only():
     narrowed = apply_overrides(default_space("mlp"), {"batch_size": [32, 64]}, "test")
     fit, skipped = fitting("mlp", "mnist", split_fixed(narrowed)[0])
     assert fit == [] and "batch_size=200 outside" in skipped[0]
+
+
+def test_a_new_searched_field_needs_no_baseline_edit_the_field_default_stands_in():
+    # embed_dim: a field mlp-gan-100 does not name; TrainConfig's default is 10.
+    mlp = split_fixed(default_space("mlp"))[0]
+    fit, _ = fitting("mlp", "mnist", {**mlp, "embed_dim": int_range(5, 20)})
+    assert [(b.name, params["embed_dim"]) for b, params in fit] == [("mlp-gan-100", 10)]
+    fit, skipped = fitting("mlp", "mnist", {**mlp, "embed_dim": int_range(16, 32)})
+    assert fit == [] and "embed_dim=10 (the field default) outside" in skipped[0]
 
 
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys):

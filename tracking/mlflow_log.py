@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from gans.config import first_line
-from gans.urls import SQLITE, absolute_sqlite, safe_name, sqlite_path
+from gans.errors import first_line
+from gans.metric_keys import DIAGNOSTICS, EVAL_CONSTANTS, METRICS, QUALITY_KEYS, RESAMPLE, STUDY_METRICS
+from tracking.urls import SQLITE, absolute_sqlite, safe_name, sqlite_path
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -33,29 +34,22 @@ STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED", "runni
 NOT_METRICS = {"epoch", "evaluated", "members"}
 
 # MLflow's chart view groups metrics into sections by the prefix before "/", in alphabetical order:
-# the sample-quality metrics (the study metric among them) first, then the training curves, then speed.
-# `<metric>_train`: the same samples scored against the training images, beside a held-out reference.
-# `diagnostics`: `gans.diagnostics.DIAGNOSTICS` (D overfitting, k-NN precision/recall, memorisation),
-# logged beside a held-out reference only.
+# the sample-quality metrics (the study metric among them; beside a held-out reference also against
+# the training images, and the real-versus-real floor) first, then the diagnostics (logged beside a
+# held-out reference only), the training curves, then speed. The evaluation's keys: `gans.metric_keys`.
 METRIC_GROUPS = {
-    "quality": ("fid", "kid", "kid_std", "is", "is_std", "precision", "recall", "fid_train", "kid_train",
-                "kid_train_std", "fid_floor"),
-    "diagnostics": ("overfit_rt", "d_train", "d_heldout", "knn_precision", "knn_recall", "memorisation"),
+    "quality": QUALITY_KEYS,
+    "diagnostics": DIAGNOSTICS,
     "train": ("loss_d", "loss_g", "d_real", "d_fake"),
     "speed": ("seconds", "images_per_s", "eval_seconds"),
 }
-# What an evaluation reports beside its values, constant within a run (the N used, the feature space):
-# tags set once, not curves.
-EVAL_CONSTANTS = ("num_fake", "num_real", "feature_dim", "fid_n_below_dim", "kid_subset_size", "kid_subsets",
-                  "is_splits", "num_real_train", "fid_train_n_below_dim", "kid_train_subset_size", "kid_train_subsets",
-                  "diag_num_real")
 
 
 def metric_name(key: str) -> str:
     """The MLflow name of a record key: `fid` -> `quality/fid` (also `fid_resample_1`), `loss_d` ->
     `train/loss_d`, `seconds` -> `speed/seconds`, `overfit_rt` -> `diagnostics/overfit_rt`; anything
     else unchanged."""
-    base = key.split("_resample_")[0]
+    base = key.split(RESAMPLE)[0]
     for group, names in METRIC_GROUPS.items():
         if base in names:
             return f"{group}/{key}"
@@ -63,8 +57,7 @@ def metric_name(key: str) -> str:
 
 
 def record_key(name: str) -> str:
-    """The record key of an MLflow metric name, grouped (`quality/fid`) or as logged before the groups
-    existed (`fid`)."""
+    """The record key of an MLflow metric name: `quality/fid` -> `fid`; a name outside the sections unchanged."""
     group, _, key = name.partition("/")
     return key if key and group in METRIC_GROUPS else name
 
@@ -120,8 +113,7 @@ EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 # but the start time) the table lists every run flat, so the trials are rows of their own instead of
 # children of the collapsed study run; runs without the metric (the study's own run) come last.
 SHARED_VIEW = "mlflow.sharedViewState."
-VIEW_METRICS = ("fid", "kid")  # the study metrics (`study.objective.STUDY_METRICS`), lower is better
-VIEW_COLUMNS = (*(f"metrics.`quality/{m}`" for m in ("fid", "kid", "kid_std")),
+VIEW_COLUMNS = (*(f"metrics.`{metric_name(k)}`" for m in STUDY_METRICS for k in METRICS[m].outputs),
                 f"tags.`{OPTUNA_STATE}`", "tags.`best_epoch`", f"tags.`{ROLE}`")
 
 
@@ -135,12 +127,12 @@ def view_tags(created_ms: int = 0) -> dict[str, str]:
     import json
 
     tags = {}
-    for m in VIEW_METRICS:
-        state = {"searchFilter": "", "orderByKey": f"metrics.`{metric_name(m)}`", "orderByAsc": True,
+    for m in STUDY_METRICS:
+        state = {"searchFilter": "", "orderByKey": f"metrics.`{metric_name(m)}`", "orderByAsc": METRICS[m].minimize,
                  "startTime": "ALL", "lifecycleFilter": "Active", "datasetsFilter": [],
                  "modelVersionFilter": "All Runs", "selectedColumns": list(VIEW_COLUMNS)}
         tags[SHARED_VIEW + view_key(m)] = json.dumps(
-            {"name": f"trials by {m.upper()}", "createdAt": created_ms, "state": json.dumps(state)})
+            {"name": f"trials by {METRICS[m].label}", "createdAt": created_ms, "state": json.dumps(state)})
     return tags
 
 
@@ -149,7 +141,7 @@ def ui_url(server: str, experiment_id: str, metric: str = "fid") -> str:
     with the quality columns (the saved view `view_key(metric)`), in the model-training layout. MLflow
     3.x's UI picks its GenAI or model-training layout from `workflowType` (else from what the browser
     last chose, GenAI at first), not from the experiment's kind tag."""
-    view = view_key(metric if metric in VIEW_METRICS else VIEW_METRICS[0])
+    view = view_key(metric if metric in STUDY_METRICS else STUDY_METRICS[0])
     return f"{server.rstrip('/')}/#/experiments/{experiment_id}/runs?viewStateShareKey={view}&workflowType=machine_learning"
 
 

@@ -11,10 +11,11 @@ import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from gans.config import TrainConfig, UserError, field_types
-from gans.urls import sqlite_path
+from gans.config import TrainConfig, field_types
+from gans.errors import UserError
 from tracking.mlflow_log import (ROLE, STUDY_NAME, TRIAL_NUMBER, metric_name, quote_filter, quiet, record_key,
                                  resolve_tracking_uri)
+from tracking.urls import sqlite_path
 
 # `client.log_image(key=..., step=...)` names its files `images/<key>+step+<N>+timestamp+<ms>+<uuid>.png`;
 # MLflow before 3.x used '%' as the separator, so both are read.
@@ -67,8 +68,7 @@ def study_experiment_id(client, study_name: str, hint: str | None = None) -> str
 def study_runs(client, experiment_id: str, study_name: str, role: str | None = None):
     """The study's runs as a DataFrame, one row per run: run_id, run_name, status, start_time,
     end_time, every tag (as `tag.<key>`), every param (as `param.<name>`) and the latest value of every metric
-    (as `metric.<record key>`: `metric.fid` whether logged as `quality/fid` or, by an earlier version, as
-    `fid`), oldest first."""
+    (as `metric.<record key>`: `metric.fid` for `quality/fid`), oldest first."""
     import pandas as pd
 
     flt = f"tags.{STUDY_NAME} = '{quote_filter(study_name)}'"
@@ -96,19 +96,18 @@ def study_runs(client, experiment_id: str, study_name: str, role: str | None = N
 
 def metric_histories(client, run_ids: Iterable[str], keys: Iterable[str]):
     """Long DataFrame (run_id, key, step, value) of every logged value of the record keys `keys` in
-    `run_ids` (under their grouped MLflow names, or the plain names of earlier versions), sorted by
-    run, key and step. A metric logged twice at one step keeps its latest value."""
+    `run_ids` (logged under their MLflow names, `tracking.mlflow_log.metric_name`), sorted by run, key
+    and step. A metric logged twice at one step keeps its latest value."""
     import pandas as pd
 
     rows = []
     for run_id in run_ids:
         logged = client.get_run(run_id).data.metrics  # one request, instead of one per name tried
         for key in keys:
-            for name in dict.fromkeys((metric_name(key), key)):
-                if name not in logged:
-                    continue
-                for m in client.get_metric_history(run_id, name):
-                    rows.append((run_id, key, int(m.step), float(m.value), int(m.timestamp)))
+            if metric_name(key) not in logged:
+                continue
+            for m in client.get_metric_history(run_id, metric_name(key)):
+                rows.append((run_id, key, int(m.step), float(m.value), int(m.timestamp)))
     frame = pd.DataFrame(rows, columns=["run_id", "key", "step", "value", "timestamp"])
     frame = (frame.sort_values(["run_id", "key", "step", "timestamp"])
              .drop_duplicates(["run_id", "key", "step"], keep="last")

@@ -18,10 +18,11 @@ import warnings
 from pathlib import Path
 from typing import Callable, Mapping
 
-from gans.config import TrainConfig, UserError, first_line
-from gans.urls import SQLITE, absolute_sqlite, mask_text, mask_url, sqlite_path
+from gans.config import TrainConfig
+from gans.errors import UserError, first_line
 from tracking.mlflow_log import ROLE, TRIAL_NUMBER, quiet
 from tracking.query import typed_config
+from tracking.urls import SQLITE, absolute_sqlite, mask_text, mask_url, sqlite_path
 
 # RDB storages' heartbeats: a trial whose process has not written one for GRACE_S seconds is taken for
 # dead (`study.engine`).

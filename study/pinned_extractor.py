@@ -30,10 +30,11 @@ from typing import Any, Mapping
 
 from gans import trainer  # resolve_device looked up when called (a test makes this machine a GPU one)
 from gans.cache import cache_dir
-from gans.config import TrainConfig, UserError
+from gans.config import TrainConfig
+from gans.errors import UserError
 from gans.extractors import auto_extractor, build_extractor, file_sha256, labelled
 from gans.metrics import computable
-from gans.urls import safe_name
+from tracking.urls import safe_name
 
 ATTR = "extractor"
 ARTIFACT_DIR = "extractor"

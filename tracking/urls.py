@@ -1,5 +1,6 @@
-"""Helpers every package shares for what it prints, tags and names: passwords masked in URLs and
-messages, store URLs resolved to files, and names made safe as path components."""
+"""Store URLs and the names derived from them, for `study`, `reports` and `tracking` alike: passwords
+masked in URLs and messages (what the tool prints, tags and reports), SQLite URLs resolved to their
+files, and names made safe as path components."""
 
 from __future__ import annotations
 
