@@ -20,6 +20,7 @@ from reports import verdict as V
 from reports.analysis import Analysis, Horizon, run_seed
 from tracking import query
 
+
 def horizon_samples(data, hz: Horizon, path: Path) -> Path:
     """Grids of the run whose end is furthest above its band (end − band largest) at about a fifth and
     three fifths of the band's start, the band's middle and H epochs, beside real images."""

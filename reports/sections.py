@@ -24,6 +24,7 @@ from reports.diagnostics import write_diagnostics
 from reports.panels import horizon_samples, top_samples
 from tracking.urls import mask_url
 
+
 def table(headers: list[str], rows: list[list[Any]]) -> str:
     def cell(v: Any) -> str:
         s = V.fmt(v) if isinstance(v, float) else ("–" if v is None else str(v))
