@@ -14,7 +14,9 @@ Sections (each prints rows of a table; all figures go to a JSON file and are app
 - members: images/s per member and in all of K = 1, 3, 5, 8 runs trained together as one vectorized
   model (MLP GAN on 1,000 MNIST digits, DCGAN 64 px on 512 cat photos, batch 32), against the same K
   runs one after another (one run's measured rate: K runs take K times its time), in the threads
-  `gans.trainer.worker_threads` gives a training process;
+  `gans.trainer.worker_threads` gives a training process; on a CPU also where each K's step goes
+  (profiled: the matrix products, Adam's update and the casts and copies, whose work grows with K,
+  against the rest);
 - threads: images/s of one training process (subprocess) with torch's default threads, one thread,
   and the default with OMP_WAIT_POLICY=PASSIVE, alone and beside a busy loop on every core: the
   measurements behind `gans.trainer.worker_threads`.
@@ -43,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.profiler import ProfilerActivity, profile
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.seed_loop import mnist_loader, photo_loader, seed_train
 from gans import metrics
@@ -120,8 +124,6 @@ def rss_mib() -> float:
 
 def train_flops_per_image(trainer: Trainer) -> float:
     """FLOPs of one training step (D step + G step) per image of one member."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     # The counted step must not change the weights (or the random streams) being benchmarked.
     state = [trainer.state_dict(i) for i in trainer.alive]
     with FlopCounterMode(display=False) as counter:
@@ -144,6 +146,41 @@ def member_images_per_s(trainer: Trainer, warmup: int, steps: int,
         n += 1
     _sync(trainer.device)
     return trainer.config.batch_size * n / (time.perf_counter() - t0), n
+
+
+# The work that grows with the number of members K: the matrix products and convolutions (FLOPs),
+# Adam's update and the casts and copies (memory traffic). The rest of a step (elementwise ops on small
+# tensors, autograd's bookkeeping, Python) is mostly per-op overhead, which K runs as one model pay once.
+GROWING_KINDS = ("matmul and conv", "Adam", "casts and copies")
+
+
+def op_kind(name: str) -> str:
+    """The kind of profiled op `name` (a torch.profiler event key): one of GROWING_KINDS or "rest"."""
+    if not name.startswith("aten::"):  # autograd nodes, record_function ranges: bookkeeping
+        return "rest"
+    op = name.removeprefix("aten::")
+    if op in ("mm", "addmm", "bmm", "baddbmm", "addbmm") or "conv" in op:
+        return "matmul and conv"
+    if "adam" in op.lower() or op.startswith("_foreach_"):
+        return "Adam"
+    if op in ("copy_", "_to_copy"):
+        return "casts and copies"
+    return "rest"
+
+
+def step_seconds_by_kind(trainer: Trainer, steps: int) -> dict[str, float]:
+    """CPU seconds per step spent in each of GROWING_KINDS (ops' own time, profiled over `steps` steps;
+    it trains). CPU only: on a GPU the time that matters is the kernels', named otherwise."""
+    assert trainer.device.type == "cpu", "profiled by op name on the CPU only"
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            trainer.train_step()
+    own = {kind: 0.0 for kind in GROWING_KINDS}
+    for event in prof.key_averages():
+        kind = op_kind(event.key)
+        if kind in own:
+            own[kind] += event.self_cpu_time_total / 1e6 / steps
+    return own
 
 
 def bench_ours(config: TrainConfig, data, epochs: int) -> dict[str, Any]:
@@ -409,6 +446,7 @@ def section_members(args, device: torch.device) -> dict[str, Any]:
             for r in range(rounds):
                 for k in ks:
                     rates[k].append(member_images_per_s(trainers[k], warmup if r == 0 else 1, n)[0])
+            growing = {k: step_seconds_by_kind(trainers[k], n) for k in ks} if device.type == "cpu" else {}
             del trainers
             gc.collect()
             single = statistics.median(rates[1])
@@ -416,7 +454,8 @@ def section_members(args, device: torch.device) -> dict[str, Any]:
                 per = statistics.median(rates[k])
                 rows.append({"model": model, "case": case, "members": k, "threads": torch.get_num_threads(),
                              "steps": n, "rounds": rounds, "member_images_per_s": per, "total_images_per_s": k * per,
-                             "one_after_another_images_per_s": single, "ratio": k * per / single})
+                             "one_after_another_images_per_s": single, "ratio": k * per / single,
+                             "step_s": config.batch_size / per, **({"growing_s": growing[k]} if growing else {})})
     finally:
         torch.set_num_threads(before)
     goals: dict[str, Any] = {}
@@ -579,7 +618,7 @@ def _write_notes(f, results: dict[str, Any]) -> None:
 
 
 def _write_members(f, results: dict[str, Any]) -> None:
-    """Runs trained together against one after another, with the goals."""
+    """Runs trained together against one after another, with the goals and where a step's time goes."""
     members = results.get("members")
     if members:
         f.write(f"Runs trained together (one vectorized model of K seeds) vs K runs one after another "
@@ -602,7 +641,22 @@ def _write_members(f, results: dict[str, Any]) -> None:
         if members.get("others_cores") is not None:
             f.write(f"- other processes kept {members['others_cores']:.2f} cores busy on average "
                     "during this table\n")
+        _write_growing(f, members["rows"])
         f.write("\n")
+
+
+def _write_growing(f, rows: list[dict[str, Any]]) -> None:
+    """Where a step's time goes: the work that grows with K against the rest (CPU profiles)."""
+    rows = [r for r in rows if "growing_s" in r]
+    if not rows:
+        return
+    f.write(f"\nWhere a step of the K-member model goes, ms (ops' own CPU time, profiled over the same steps; "
+            f"the rest = the timed step minus those: elementwise ops, autograd, Python):\n\n"
+            f"| case | K | step | {' | '.join(GROWING_KINDS)} | rest |\n|---|---|---|{'---|' * len(GROWING_KINDS)}---|\n")
+    for r in rows:
+        grow = [r["growing_s"][kind] for kind in GROWING_KINDS]
+        cells = " | ".join(f"{1e3 * v:.2f}" for v in (r["step_s"], *grow, r["step_s"] - sum(grow)))
+        f.write(f"| {r['case']} | {r['members']} | {cells} |\n")
 
 
 def _write_threads(f, results: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from benchmarks.bench import SECTIONS, main, train_flops_per_image
+from benchmarks.bench import GROWING_KINDS, SECTIONS, main, op_kind, train_flops_per_image
 from gans.config import TrainConfig
 from gans.trainer import Trainer
 
@@ -31,6 +31,8 @@ def test_bench_runs_every_section_at_toy_size(tmp_path, data_root, capsys):
     assert all(r["total_images_per_s"] == pytest.approx(r["members"] * r["member_images_per_s"]) for r in members)
     assert all(r["ratio"] == pytest.approx(1) for r in members if r["members"] == 1)
     assert all(r["threads"] == results["threads"]["rule_threads"] for r in members)
+    assert all(set(r["growing_s"]) == set(GROWING_KINDS) and r["growing_s"]["matmul and conv"] > 0
+               and r["growing_s"]["Adam"] > 0 and sum(r["growing_s"].values()) < r["step_s"] for r in members)
     probes = results["threads"]["rows"]
     assert [(r["load"], r["setting"]) for r in probes] == [
         ("busy", "default"), ("busy", "1 thread"), ("busy", "default, OMP_WAIT_POLICY=PASSIVE")]
@@ -39,6 +41,16 @@ def test_bench_runs_every_section_at_toy_size(tmp_path, data_root, capsys):
     text = md.read_text()
     assert "trials/hour" in text and "together / one after another" in text and "Machine: CPU" in text
     assert "busy loop per core" in text and "ratio" in capsys.readouterr().out
+    assert "| casts and copies | rest |" in text
+
+
+def test_op_kinds_split_the_work_that_grows_with_members_from_the_rest():
+    assert [op_kind(n) for n in ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::mkldnn_convolution",
+                                 "aten::convolution_backward")] == ["matmul and conv"] * 6
+    assert op_kind("aten::_fused_adam_") == op_kind("aten::_foreach_addcdiv_") == "Adam"
+    assert op_kind("aten::copy_") == op_kind("aten::_to_copy") == "casts and copies"
+    assert [op_kind(n) for n in ("aten::matmul", "aten::linear", "aten::leaky_relu", "aten::to", "MmBackward0",
+                                 "Optimizer.step#Adam.step")] == ["rest"] * 6
 
 
 def test_flops_are_per_image_of_one_member_and_leave_the_weights_alone(data_root):

@@ -1,7 +1,8 @@
 """Runs trained together as one vectorized model compute what each computes alone: three members vs
 three single runs, MLP and DCGAN on real data, in float64 (a test-only precision) to 1e-9 over three
 epochs and in fp32 to 1e-3 over the first; a member's checkpoint resumed alone continues identically;
-a diverging member is dropped while the others go on; `gans.train --seeds` writes one folder per seed."""
+a diverging member is dropped while the others go on; `gans.train --seeds` writes one folder per seed;
+calls sharing one bf16 cast of the weights compute what separate casts compute."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import torch
 from gans import train
 from gans.config import TrainConfig
 from gans.errors import UserError
-from gans.trainer import Trainer, load_checkpoint
+from gans.models import build_models
+from gans.trainer import Stack, Trainer, load_checkpoint, load_train_data
 
 SEEDS = (1, 2, 3)
 KEYS = ("loss_d", "loss_g", "d_real", "d_fake")
@@ -58,6 +60,38 @@ def test_members_equal_single_runs_in_float64(family, data_root, cats):
 def test_members_equal_single_runs_in_fp32_over_the_first_epoch(family, data_root, cats):
     base = mlp(data_root, precision="fp32") if family == "mlp" else dcgan(cats, precision="fp32")
     assert worst_difference(base.replace(epochs=1), epochs=1) < 1e-3
+
+
+def test_calls_sharing_one_bf16_cast_compute_what_separate_casts_compute(data_root):
+    c = mlp(data_root, dropout=0.0, model="cgan", data="fashion-mnist")
+    data = load_train_data(c)
+    x, labels = data.batch(torch.arange(64))
+    x, labels = x.view(2, 32, *x.shape[1:]), labels.view(2, 32)  # 2 members x 32 images
+
+    def stack() -> Stack:
+        discriminators = []
+        for seed in SEEDS[:2]:
+            torch.manual_seed(seed)
+            discriminators.append(build_models(c.replace(seed=seed), data.channels, data.num_classes)[1])
+        return Stack.of(discriminators, torch.bfloat16)
+
+    results = []
+    for share in (True, False):
+        d = stack()
+        weights = d.weights() if share else None  # None: each call casts for itself
+        real, fake = d(x, labels, weights=weights), d(x.flip(1), labels.flip(1), weights=weights)
+        (real.float().sum() + fake.float().square().sum()).backward()
+        results.append((real, fake, {k: v.grad for k, v in d.params.items()}))
+    (real1, fake1, grads1), (real2, fake2, grads2) = results
+    assert real1.dtype == torch.bfloat16 and torch.equal(real1, real2) and torch.equal(fake1, fake2)
+    assert not torch.equal(real1, fake1)  # the two calls saw different inputs
+    for k in grads1:  # one cast: the two calls' gradients are summed in bf16 before it, not in fp32 after
+        assert grads1[k].dtype == torch.float32
+        torch.testing.assert_close(grads1[k], grads2[k], rtol=2e-2, atol=1e-3)
+    d = stack()
+    assert not d(x, labels, weights=d.weights(detach=True)).requires_grad
+    zeros = {k: torch.zeros_like(v) for k, v in d.weights(detach=True).items()}
+    assert not d(x, labels, weights=zeros).any()  # the call computes with the weights it is given
 
 
 def test_a_members_checkpoint_resumes_alone_exactly(tmp_path, cats):
