@@ -215,8 +215,9 @@ class Stack:
 
     def weights(self, detach: bool = False) -> dict[str, torch.Tensor]:
         """The stacked weights as calls compute with them (cast to `low`); calls given one such dict
-        share its cast and sum their gradients before it, as autocast's cast cache does (the casts
-        were the largest part of a bf16 MLP step on the CPU). `detach`: no gradient reaches the weights."""
+        share its cast and sum their gradients before it, as autocast's cast cache does (casts and
+        copies took more of a bf16 MLP step on the CPU than its matrix products). `detach`: no gradient
+        reaches the weights."""
         return self._cast({k: v.detach() for k, v in self.params.items()} if detach else self.params)
 
     def __call__(self, *args: torch.Tensor, weights: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
