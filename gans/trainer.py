@@ -171,6 +171,17 @@ class _Fp32BatchNorm(nn.BatchNorm2d):
         return super().forward(x.float()).to(x.dtype)
 
 
+def _flip(t: torch.Tensor) -> torch.Tensor:
+    """The last two dimensions swapped (a view)."""
+    return t.transpose(-1, -2)
+
+
+def _own(t: torch.Tensor) -> torch.Tensor:
+    """A contiguous copy with its own storage: `torch.save` of a slice of a stacked tensor would write
+    every member's weights."""
+    return t.detach().clone(memory_format=torch.contiguous_format)
+
+
 @dataclasses.dataclass
 class Stack:
     """K modules of one architecture as stacked tensors, and a weightless copy to call them through.
@@ -178,13 +189,20 @@ class Stack:
     With `low` (bf16) the weights of convolutions, linear layers and embeddings are cast to it for
     the call, and so are the inputs; BatchNorm runs in fp32; the stacked master weights stay fp32.
     This is autocast done by hand: autocast does not reach inside `torch.vmap`.
+
+    Linear weights are stored transposed (`flipped`: K x in x out for the module's K x out x in), and
+    the call sees them through a transposed view: a batched matrix product computes the weight's
+    gradient as K x in x out, so it lands in the stored layout as it is. Stored as the module has
+    them, every step transposed each gradient in a copy (in autograd's or fused Adam's `contiguous`):
+    a fifth of an MLP GAN step at batch 32 on this project's CPU (benchmarks/RESULTS.md).
     """
 
     base: nn.Module
     params: dict[str, torch.Tensor]
-    """name -> K x shape, leaf tensors that require grad"""
+    """name -> K x shape (K x in x out for the names in `flipped`), contiguous leaves that require grad"""
     buffers: dict[str, torch.Tensor]
     low: torch.dtype | None = None
+    flipped: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, modules: Sequence[nn.Module], low: torch.dtype | None = None) -> "Stack":
@@ -194,7 +212,21 @@ class Stack:
             for m in base.modules():
                 if type(m) is nn.BatchNorm2d:
                     m.__class__ = _Fp32BatchNorm
-        return cls(base, params, buffers, low)
+        flipped = frozenset(f"{prefix}.weight" if prefix else "weight"
+                            for prefix, m in base.named_modules() if isinstance(m, nn.Linear))
+        params = {k: _flip(v.detach()).contiguous().requires_grad_() if k in flipped else v for k, v in params.items()}
+        return cls(base, params, buffers, low, flipped)
+
+    def as_module(self, name: str, t: torch.Tensor) -> torch.Tensor:
+        """Stored tensor `t` of parameter `name` (or of its optimizer state) in the module's layout (a view)."""
+        return _flip(t) if name in self.flipped else t
+
+    def as_stored(self, name: str, t: torch.Tensor) -> torch.Tensor:
+        """Module-layout tensor `t` of parameter `name` in the stored layout (a contiguous copy or `t`)."""
+        return _flip(t).contiguous() if name in self.flipped else t
+
+    def _module_params(self, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: self.as_module(k, v) for k, v in params.items()}
 
     @functools.cached_property
     def _cast_names(self) -> frozenset[str]:
@@ -218,7 +250,8 @@ class Stack:
         share its cast and sum their gradients before it, as autocast's cast cache does (casts and
         copies took more of a bf16 MLP step on the CPU than its matrix products). `detach`: no gradient
         reaches the weights."""
-        return self._cast({k: v.detach() for k, v in self.params.items()} if detach else self.params)
+        return self._cast(self._module_params({k: v.detach() for k, v in self.params.items()} if detach
+                                              else self.params))
 
     def __call__(self, *args: torch.Tensor, weights: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """The K modules applied to inputs with a leading member dimension, computing with `weights`
@@ -231,39 +264,40 @@ class Stack:
         """Member `i` alone in eval mode (BatchNorm's running statistics) on ordinary inputs."""
         self.base.eval()
         try:
-            return self._apply(self._cast({k: v[i] for k, v in self.params.items()}),
+            return self._apply(self._cast({k: v[i] for k, v in self._module_params(self.params).items()}),
                                {k: v[i] for k, v in self.buffers.items()}, args)
         finally:
             self.base.train()
 
     def member(self, i: int) -> dict[str, torch.Tensor]:
         """Member `i`'s weights and buffers as an ordinary module state dict."""
-        return {k: v[i].detach() for k, v in {**self.params, **self.buffers}.items()}
+        return {k: _own(v[i]) for k, v in {**self._module_params(self.params), **self.buffers}.items()}
 
     def keep(self, idx: torch.Tensor) -> "Stack":
         return Stack(self.base, {k: v.detach()[idx].requires_grad_() for k, v in self.params.items()},
-                     {k: v[idx] for k, v in self.buffers.items()}, self.low)
+                     {k: v[idx] for k, v in self.buffers.items()}, self.low, self.flipped)
 
+    def optimizer_member(self, opt: torch.optim.Optimizer, i: int) -> dict[str, Any]:
+        """Member `i`'s slice of `opt` (an optimizer over `params`, in their order): the state dict an
+        optimizer of that run alone has."""
+        sd, names = opt.state_dict(), list(self.params)
+        return {"state": {pid: {k: _own(self.as_module(names[pid], v)[i]) if torch.is_tensor(v) and v.dim() > 0
+                                else v for k, v in s.items()}
+                          for pid, s in sd["state"].items()},
+                "param_groups": sd["param_groups"]}
 
-def _member_optimizer_state(opt: torch.optim.Optimizer, i: int) -> dict[str, Any]:
-    """Member `i`'s slice of an optimizer over stacked parameters: the state dict an optimizer of
-    that run alone has."""
-    sd = opt.state_dict()
-    return {"state": {pid: {k: v[i] if torch.is_tensor(v) and v.dim() > 0 else v for k, v in s.items()}
-                      for pid, s in sd["state"].items()},
-            "param_groups": sd["param_groups"]}
-
-
-def _stacked_optimizer_state(states: Sequence[dict[str, Any]], like: torch.optim.Optimizer) -> dict[str, Any]:
-    """The state dict of `like` (an optimizer over stacked parameters) holding `states`, one per member."""
-    first = states[0]
-    stacked = {pid: {k: torch.stack([s["state"][pid][k] for s in states]) if torch.is_tensor(v) and v.dim() > 0
-                     else v for k, v in st.items()}
-               for pid, st in first["state"].items()}
-    groups = like.state_dict()["param_groups"]
-    for g, saved in zip(groups, first["param_groups"]):
-        g.update({k: v for k, v in saved.items() if k != "params"})
-    return {"state": stacked, "param_groups": groups}
+    def load_optimizer(self, opt: torch.optim.Optimizer, states: Sequence[dict[str, Any]]) -> None:
+        """Load `states` (one run's optimizer state dict per member, as `optimizer_member` gives them)
+        into `opt`, an optimizer over `params`. Each state tensor is laid out as its parameter is:
+        fused Adam on the CPU computes wrongly from a state whose strides differ from its parameter's."""
+        first, names = states[0], list(self.params)
+        stacked = {pid: {k: self.as_stored(names[pid], torch.stack([s["state"][pid][k] for s in states]))
+                         if torch.is_tensor(v) and v.dim() > 0 else v for k, v in st.items()}
+                   for pid, st in first["state"].items()}
+        groups = opt.state_dict()["param_groups"]
+        for g, saved in zip(groups, first["param_groups"]):
+            g.update({k: v for k, v in saved.items() if k != "params"})
+        opt.load_state_dict({"state": stacked, "param_groups": groups})
 
 
 class Trainer:
@@ -324,10 +358,15 @@ class Trainer:
         low = torch.bfloat16 if self.precision == "bf16" else None
         self.g, self.d = Stack.of(gs, low), Stack.of(ds, low)
         self._n_dropout = sum(isinstance(layer, nn.Dropout) for layer in ds[0].modules())
+        # Without BatchNorm a sample's D output depends on that sample alone, so the real and the fake
+        # half-batches go through D as one batch: one pass, and one weight gradient instead of two
+        # summed (1.4x the MLP GAN's images/s at batch 32 on this project's CPU). With BatchNorm they
+        # stay apart, as in the seeds: a mixed batch would normalise real and fake images together.
+        self._joint_d = not any(isinstance(m, nn.BatchNorm2d) for m in ds[0].modules())
         self._make_optimizers()
         if states[0] is not None:
-            self.opt_g.load_state_dict(_stacked_optimizer_state([s["opt_g"] for s in states], self.opt_g))
-            self.opt_d.load_state_dict(_stacked_optimizer_state([s["opt_d"] for s in states], self.opt_d))
+            self.g.load_optimizer(self.opt_g, [s["opt_g"] for s in states])
+            self.d.load_optimizer(self.opt_d, [s["opt_d"] for s in states])
         self._targets()
 
     def _make_optimizers(self) -> None:
@@ -350,13 +389,13 @@ class Trainer:
             self.alive = []
             return
         idx = torch.tensor(keep, device=self.device)
-        states = [(_member_optimizer_state(self.opt_g, p), _member_optimizer_state(self.opt_d, p)) for p in keep]
+        states = [(self.g.optimizer_member(self.opt_g, p), self.d.optimizer_member(self.opt_d, p)) for p in keep]
         self.alive = [self.alive[p] for p in keep]
         self.fixed_z = self.fixed_z[idx]
         self.g, self.d = self.g.keep(idx), self.d.keep(idx)
         self._make_optimizers()
-        self.opt_g.load_state_dict(_stacked_optimizer_state([s[0] for s in states], self.opt_g))
-        self.opt_d.load_state_dict(_stacked_optimizer_state([s[1] for s in states], self.opt_d))
+        self.g.load_optimizer(self.opt_g, [s[0] for s in states])
+        self.d.load_optimizer(self.opt_d, [s[1] for s in states])
         self._targets()
 
     # ------------------------------------------------------------------ training
@@ -404,9 +443,14 @@ class Trainer:
         fake = self.g(z, fake_labels)  # K x B x C x H x W
         real_in = self._aug(real, u[:, 0]) if u is not None else real
         fake_in = self._aug(fake.detach(), u[:, 1]) if diff else fake.detach()
-        d_weights = self.d.weights()  # one cast for both calls
-        logit_real = self.d(real_in, labels, *d_args(0), weights=d_weights)  # K x B
-        logit_fake = self.d(fake_in, fake_labels, *d_args(1), weights=d_weights)
+        if self._joint_d:
+            joint_args = (torch.cat([masks[:, 0], masks[:, 1]], 2),) if masks is not None else ()  # on the batch
+            logit_real, logit_fake = self.d(torch.cat([real_in, fake_in], 1), torch.cat([labels, fake_labels], 1),
+                                            *joint_args).chunk(2, 1)  # K x B each
+        else:
+            d_weights = self.d.weights()  # one cast for both calls
+            logit_real = self.d(real_in, labels, *d_args(0), weights=d_weights)  # K x B
+            logit_fake = self.d(fake_in, fake_labels, *d_args(1), weights=d_weights)
         loss_d = bce(logit_real, self._real_target) + bce(logit_fake, self._fake_target)  # K
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.sum().backward()  # members are independent: each gets its own loss's gradient
@@ -602,9 +646,9 @@ class Trainer:
             "class_names": list(self.data.class_names),
             "generator": self.g.member(p),
             "discriminator": self.d.member(p),
-            "opt_g": _member_optimizer_state(self.opt_g, p),
-            "opt_d": _member_optimizer_state(self.opt_d, p),
-            "fixed_z": self.fixed_z[p],
+            "opt_g": self.g.optimizer_member(self.opt_g, p),
+            "opt_d": self.d.optimizer_member(self.opt_d, p),
+            "fixed_z": _own(self.fixed_z[p]),
             "resolved": self.resolved,
             # The run's generator: restoring it makes a resumed run continue exactly where it stopped.
             "rng": self.generators[member].get_state(),

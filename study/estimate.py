@@ -62,7 +62,8 @@ class Plan:
 
 def seconds(plan: Plan, costs: Costs) -> tuple[float, float]:
     """(search seconds, horizon-run seconds) on `plan.workers` parallel workers; the search assumes
-    no trial is pruned, so it is an upper bound."""
+    no trial is pruned, so it is an upper bound. Horizon runs are alike, so they go in rounds of
+    `workers`: 5 on 2 workers take 3 rounds."""
     def run(epochs: float, every: int, extra: int = 0) -> float:
         # The trainer evaluates every `every` epochs and at the last epoch (once when it is on the grid).
         evals = (math.ceil(epochs / every) if every else 1) + extra
@@ -70,8 +71,7 @@ def seconds(plan: Plan, costs: Costs) -> tuple[float, float]:
 
     k = max(1, plan.workers)
     search = plan.trials * run(plan.mean_budget, plan.eval_every) / k
-    horizon = plan.horizon_runs * run(plan.horizon, plan.horizon_eval_every, plan.rescores) / min(
-        k, max(1, plan.horizon_runs))
+    horizon = math.ceil(plan.horizon_runs / k) * run(plan.horizon, plan.horizon_eval_every, plan.rescores)
     return search, horizon
 
 

@@ -653,7 +653,7 @@ def announce_estimate(settings: StudySettings, searched: dict, horizon_configs: 
           f"about {E.hours(search + horizon)} in all on {settings.workers} worker(s)", file=sys.stderr, flush=True)
     if costs.device == "cpu" and (search + horizon) / 3600 > E.CPU_WARN_HOURS:
         print(f"warning: without a GPU this study takes about {E.hours(search + horizon)}; `--preset cpu` answers "
-              "the epochs question on 2 cores in about an hour and a half (MLP GAN, 1,000 MNIST digits); going on",
+              "the epochs question on 2 cores in about an hour (MLP GAN, 1,000 MNIST digits); going on",
               file=sys.stderr, flush=True)
 
 

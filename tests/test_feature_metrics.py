@@ -134,15 +134,30 @@ def test_kid_equals_torch_fidelity(n1, n2, dim, subsets, size):
         assert mean != pytest.approx(M.kernel_inception_distance(a, b, subsets, size, seed=8)[0], rel=1e-6)
 
 
-def test_kid_in_chunks_and_bad_sizes(monkeypatch):
+def test_kid_per_subset_in_chunks_and_bad_sizes(monkeypatch):
     a, b = gaussian_pair(300, 200, 32, seed=5)
-    whole = M.kernel_inception_distance(a, b, 7, 50, seed=0)
+    whole = M.kernel_inception_distance(a, b, 7, 50, seed=0)  # each kernel between whole sets, once
+    monkeypatch.setattr(M, "KID_WHOLE_PAIRS", 0)  # a kernel per subset pair, as many as fit a chunk
+    assert M.kernel_inception_distance(a, b, 7, 50, seed=0) == pytest.approx(whole, rel=1e-12)
     monkeypatch.setattr(M, "KID_CHUNK_BYTES", 1)  # one subset pair at a time
     assert M.kernel_inception_distance(a, b, 7, 50, seed=0) == pytest.approx(whole, rel=1e-12)
     with pytest.raises(ValueError, match="subset size"):
         M.kernel_inception_distance(a, b, 7, 201, seed=0)
     with pytest.raises(ValueError, match="equal width"):
         M.kernel_inception_distance(a, b[:, :16], 7, 50, seed=0)
+
+
+def test_a_reference_keeps_its_kid_within_sums_per_subsets():
+    a, b, c = gaussian_pair(100, 400, 32, seed=6) + (gaussian_pair(100, 10, 32, seed=9)[0],)
+    ref = M.Reference(real=None, suffix="", features=b)
+    assert ref.kid(a, 20, 50, seed=3) == pytest.approx(M.kernel_inception_distance(a, b, 20, 50, seed=3), rel=1e-12)
+    kept = dict(ref.kid_within)
+    assert list(kept) == [(100, 20, 50, 3)]
+    # Other generated features, same subsets: the kept sums serve them, and they give their own KID.
+    assert ref.kid(c, 20, 50, seed=3) == pytest.approx(M.kernel_inception_distance(c, b, 20, 50, seed=3), rel=1e-12)
+    assert ref.kid_within.keys() == kept.keys() and ref.kid_within[(100, 20, 50, 3)] is kept[(100, 20, 50, 3)]
+    ref.kid(a, 20, 50, seed=4)  # other subsets: other sums
+    assert len(ref.kid_within) == 2
 
 
 # ---------------------------------------------------------------- the evaluator

@@ -2,7 +2,9 @@
 three single runs, MLP and DCGAN on real data, in float64 (a test-only precision) to 1e-9 over three
 epochs and in fp32 to 1e-3 over the first; a member's checkpoint resumed alone continues identically;
 a diverging member is dropped while the others go on; `gans.train --seeds` writes one folder per seed;
-calls sharing one bf16 cast of the weights compute what separate casts compute."""
+calls sharing one bf16 cast of the weights compute what separate casts compute; real and fake images
+through D as one batch compute what two batches compute; a member's checkpoint holds that member alone,
+in the modules' own layout."""
 
 from __future__ import annotations
 
@@ -94,8 +96,9 @@ def test_calls_sharing_one_bf16_cast_compute_what_separate_casts_compute(data_ro
     assert not d(x, labels, weights=zeros).any()  # the call computes with the weights it is given
 
 
-def test_a_members_checkpoint_resumes_alone_exactly(tmp_path, cats):
-    base = dcgan(cats, precision="fp64")
+@pytest.mark.parametrize("family", ["mlp", "dcgan"])
+def test_a_members_checkpoint_resumes_alone_exactly(family, tmp_path, data_root, cats):
+    base = mlp(data_root, precision="fp64") if family == "mlp" else dcgan(cats, precision="fp64")
     straight = [r["loss_d"] for r in Trainer(base.replace(seed=2)).run()]
     together = Trainer([base.replace(seed=s) for s in SEEDS])
     for records in together.run_members():
@@ -106,8 +109,40 @@ def test_a_members_checkpoint_resumes_alone_exactly(tmp_path, cats):
     assert TrainConfig(**state["config"]).seed == 2
     alone = Trainer(base.replace(seed=2))
     alone.load_state_dict(state)
-    # Its run alone, straight through: equal to the ensemble's rounding (one grouped convolution vs one).
-    assert [r["loss_d"] for r in alone.run()] == pytest.approx(straight[1:], rel=1e-9)
+    # Its run alone, straight through: equal to the ensemble's rounding (a product over 3 members vs 1 in
+    # the first epoch), which two more epochs of the MLP GAN grow to 2.4e-9; a wrong weight or optimizer
+    # state would be off in the third digit.
+    assert [r["loss_d"] for r in alone.run()] == pytest.approx(straight[1:], rel=1e-8)
+
+
+def test_real_and_fake_through_d_as_one_batch_compute_what_two_batches_compute(data_root, cats):
+    base = mlp(data_root, precision="fp64", epochs=2, model="cgan", data="fashion-mnist")
+    joint = Trainer(base)
+    assert joint._joint_d  # no BatchNorm in D: the step passes real and fake images as one batch
+    apart = Trainer(base)
+    apart._joint_d = False
+    a, b = list(joint.run()), list(apart.run())
+    assert a[0]["loss_d"] != a[1]["loss_d"]
+    for ra, rb in zip(a, b):
+        for k in KEYS:
+            assert ra[k] == pytest.approx(rb[k], rel=1e-12)
+    assert not Trainer(dcgan(cats))._joint_d  # BatchNorm: real and fake apart, as in the seeds
+
+
+def test_a_members_checkpoint_holds_that_member_alone_in_the_modules_layout(tmp_path, data_root):
+    base = mlp(data_root, epochs=1)
+    alone, together = Trainer(base.replace(seed=2)), Trainer([base.replace(seed=s) for s in SEEDS])
+    list(alone.run()), list(together.run_members())
+    alone.save(tmp_path / "alone.pt")
+    together.save(tmp_path / "member.pt", member=1)
+    # A slice of a stacked tensor saved as it is would write every member's weights.
+    assert (tmp_path / "member.pt").stat().st_size == pytest.approx((tmp_path / "alone.pt").stat().st_size, rel=0.01)
+    state, module = load_checkpoint(tmp_path / "member.pt"), build_models(base, 1, 10)[1]
+    assert {k: v.shape for k, v in state["discriminator"].items()} == {
+        k: v.shape for k, v in module.state_dict().items()}
+    first = state["opt_d"]["state"][0]["exp_avg"]  # the first Linear's weight, out x in as the module has it
+    assert first.shape == module.net[0].weight.shape and first.is_contiguous()
+    module.load_state_dict(state["discriminator"])  # an ordinary module loads it
 
 
 def test_a_diverging_member_is_dropped_and_the_others_go_on(data_root):

@@ -266,6 +266,8 @@ def test_estimate_arithmetic():
     # Evaluated at epochs 50 and 100 (the last epoch is on the grid: not counted twice).
     assert search == pytest.approx(10 * (100 * 0.1 + 2 * 1.0) / 2)
     assert horizon == pytest.approx(4 * (1000 * 0.1 + (40 + 4) * 1.0) / 2)
+    five = seconds(dataclasses.replace(plan, horizon_runs=5), Costs(0.1, 1.0, "cpu"))[1]
+    assert five == pytest.approx(3 * (1000 * 0.1 + (40 + 4) * 1.0))  # 5 alike runs on 2 workers: 3 rounds
     assert seconds(dataclasses.replace(plan, mean_budget=120), Costs(0.1, 1.0, "cpu"))[0] == pytest.approx(
         10 * (120 * 0.1 + 3 * 1.0) / 2)  # 50, 100 and the last epoch, 120
 
