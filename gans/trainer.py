@@ -246,10 +246,10 @@ class Stack:
         return functional_call(self.base, (params, buffers), args)
 
     def weights(self, detach: bool = False) -> dict[str, torch.Tensor]:
-        """The stacked weights as calls compute with them (cast to `low`); calls given one such dict
-        share its cast and sum their gradients before it, as autocast's cast cache does (casts and
-        copies took more of a bf16 MLP step on the CPU than its matrix products). `detach`: no gradient
-        reaches the weights."""
+        """The stacked weights as calls compute with them (in the module's layout, cast to `low`); calls
+        given one such dict share its cast and sum their gradients before it, as autocast's cast cache
+        does (the DCGAN's real and fake D calls: casts are a large share of a bf16 step on the CPU).
+        `detach`: no gradient reaches the weights."""
         return self._cast(self._module_params({k: v.detach() for k, v in self.params.items()} if detach
                                               else self.params))
 
@@ -360,7 +360,8 @@ class Trainer:
         self._n_dropout = sum(isinstance(layer, nn.Dropout) for layer in ds[0].modules())
         # Without BatchNorm a sample's D output depends on that sample alone, so the real and the fake
         # half-batches go through D as one batch: one pass, and one weight gradient instead of two
-        # summed (1.4x the MLP GAN's images/s at batch 32 on this project's CPU). With BatchNorm they
+        # summed (the MLP GAN at batch 32 on this project's CPU, fp32: 1.15x the images/s of one run,
+        # 1.4x of 5 members trained together). With BatchNorm they
         # stay apart, as in the seeds: a mixed batch would normalise real and fake images together.
         self._joint_d = not any(isinstance(m, nn.BatchNorm2d) for m in ds[0].modules())
         self._make_optimizers()

@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from benchmarks.bench import GROWING_KINDS, SECTIONS, main, op_kind, train_flops_per_image
+from benchmarks.bench import GROWING_KINDS, SECTIONS, arithmetic_bound, main, op_kind, train_flops_per_image
 from gans.config import TrainConfig
 from gans.trainer import Trainer
 
@@ -52,6 +52,14 @@ def test_op_kinds_split_the_work_that_grows_with_members_from_the_rest():
     assert op_kind("aten::copy_") == op_kind("aten::_to_copy") == "casts and copies"
     assert [op_kind(n) for n in ("aten::matmul", "aten::linear", "aten::leaky_relu", "aten::to", "MmBackward0",
                                  "Optimizer.step#Adam.step")] == ["rest"] * 6
+
+
+def test_the_arithmetic_bound_lets_only_matrix_products_and_adam_grow():
+    one = {"members": 1, "step_s": 0.010, "growing_s": {"matmul and conv": 0.002, "Adam": 0.001, "casts and copies": 1}}
+    five = {"members": 5, "step_s": 0.030, "growing_s": {"matmul and conv": 0.006, "Adam": 0.005, "casts and copies": 9}}
+    # 5 runs' steps (0.050 s) against one step plus the growth of the two (0.010 + 0.011 - 0.003 s).
+    assert arithmetic_bound(one, five) == pytest.approx(0.050 / 0.018)
+    assert arithmetic_bound(one, one) == pytest.approx(1)
 
 
 def test_flops_are_per_image_of_one_member_and_leave_the_weights_alone(data_root):

@@ -213,7 +213,7 @@ def test_the_cpu_preset_is_the_folklore_scale_mlp_study():
     assert "batch_size" not in searched and 1000 // base.batch_size == 31
     assert (searched["epochs"].low, searched["epochs"].high) == (100, 1000)
     assert searched["hidden"].choices == (128, 256)
-    assert s.trials == 24 and s.workers == 2 and s.horizon == 1000 and s.horizon_eval_every == 25
+    assert s.trials == 16 and s.workers == 2 and s.horizon == 1000 and s.horizon_eval_every == 25
     assert s.prune_warmup == 250 and s.study_name == "cpu-mlp-mnist"
 
 
