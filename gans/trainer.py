@@ -214,8 +214,10 @@ class Stack:
                     m.__class__ = _Fp32BatchNorm
         flipped = frozenset(f"{prefix}.weight" if prefix else "weight"
                             for prefix, m in base.named_modules() if isinstance(m, nn.Linear))
-        params = {k: _flip(v.detach()).contiguous().requires_grad_() if k in flipped else v for k, v in params.items()}
-        return cls(base, params, buffers, low, flipped)
+        stack = cls(base, params, buffers, low, flipped)
+        stack.params = {k: stack.as_stored(k, v.detach()).requires_grad_() if k in flipped else v
+                        for k, v in params.items()}
+        return stack
 
     def as_module(self, name: str, t: torch.Tensor) -> torch.Tensor:
         """Stored tensor `t` of parameter `name` (or of its optimizer state) in the module's layout (a view)."""
@@ -361,8 +363,8 @@ class Trainer:
         # Without BatchNorm a sample's D output depends on that sample alone, so the real and the fake
         # half-batches go through D as one batch: one pass, and one weight gradient instead of two
         # summed (the MLP GAN at batch 32 on this project's CPU, fp32: 1.15x the images/s of one run,
-        # 1.4x of 5 members trained together). With BatchNorm they
-        # stay apart, as in the seeds: a mixed batch would normalise real and fake images together.
+        # 1.4x of 5 members trained together). With BatchNorm they stay apart, as in the seeds: a mixed
+        # batch would normalise real and fake images together.
         self._joint_d = not any(isinstance(m, nn.BatchNorm2d) for m in ds[0].modules())
         self._make_optimizers()
         if states[0] is not None:
