@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -56,7 +56,8 @@ from gans.config import TrainConfig
 from gans.data import ImageData, load_images
 from gans.errors import UserError
 from gans.extractors import build_extractor
-from gans.trainer import Trainer, load_train_data, resolve_device, resolve_precision, worker_threads
+from gans.trainer import (GRAPH_WARMUP, Trainer, load_train_data, resolve_device, resolve_precision,
+                          worker_threads)
 from study.estimate import cpu_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,31 +82,40 @@ SIZES: dict[str, dict[str, Any]] = {
             "threads": (("mlp",), ("busy",), {"mlp": (1, 3, 2.0)})},
 }
 
-# Dense bf16 tensor-core peaks (TFLOP/s) from the vendors' data sheets, for MFU.
+# Dense bf16 tensor-core peaks (TFLOP/s) from the vendors' data sheets, printed beside the measured one.
 NOMINAL_PEAK_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0}
 
 
-def device_peak_tflops(device: torch.device, precision: str = "fp32") -> tuple[float, str]:
-    """(peak TFLOP/s, where the number comes from) for the MFU denominator."""
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        for key, peak in NOMINAL_PEAK_TFLOPS.items():
-            if key in name:
-                return peak, f"{key} dense bf16 data-sheet peak"
-    # No data-sheet number: measure a large matmul in the training precision, the best this device
-    # does in practice.
-    n = 2048
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+def matmul_tflops(device: torch.device, dtype: torch.dtype, n: int, reps: int) -> float:
+    """TFLOP/s of `reps` n x n matrix products in `dtype` on `device`, after one untimed."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
     _sync(device)
     t0 = time.perf_counter()
-    reps = 5
     for _ in range(reps):
         a @ b
     _sync(device)
-    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12, f"measured {precision} matmul peak"
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12
+
+
+def device_peak_tflops(device: torch.device, precision: str = "fp32") -> tuple[float, str]:
+    """(peak TFLOP/s, where the number comes from) for the MFU denominator: what a large matrix product
+    achieves on this device, bf16 on a GPU (the precision our trainer computes in there), else the
+    training precision. A data sheet's peak is not reached in practice (an H100: 794 measured, 989
+    on paper), so an MFU against it would understate what was left on the table."""
+    if device.type == "cuda":
+        return matmul_tflops(device, torch.bfloat16, 8192, 10), "measured bf16 matmul, 8192 x 8192"
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return matmul_tflops(device, dtype, 2048, 5), f"measured {precision} matmul, 2048 x 2048"
+
+
+def datasheet_tflops(device: torch.device) -> float | None:
+    """The vendor's dense bf16 peak of this GPU, when `NOMINAL_PEAK_TFLOPS` knows it."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in NOMINAL_PEAK_TFLOPS.items() if key in name), None)
 
 
 def _sync(device: torch.device) -> None:
@@ -183,8 +193,10 @@ def step_seconds_by_kind(trainer: Trainer, steps: int) -> dict[str, float]:
     return own
 
 
-def bench_ours(config: TrainConfig, data, epochs: int) -> dict[str, Any]:
-    trainer = Trainer(config, data)
+def bench_ours(config: TrainConfig, data, epochs: int, graph: bool | None = None) -> dict[str, Any]:
+    """Our trainer's images/s over `epochs` (the last one), FLOPs per image and memory; `graph`: the
+    whole-step CUDA graph (default: on CUDA), or eager."""
+    trainer = Trainer(config, data, graph=graph)
     flops = train_flops_per_image(trainer)
     if trainer.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(trainer.device)
@@ -212,6 +224,8 @@ def bench_seed(config: TrainConfig, loader, channels: int, device: torch.device,
 
 
 def section_train(args, device: torch.device, peak: float) -> list[dict[str, Any]]:
+    """The seed-style loop against ours (on CUDA through the whole-step graph and eager) for the DCGAN
+    on the cat photos at batch 32 and 128 and the MLP GAN on MNIST at batch 200 and 32."""
     cats = str(Path(args.data_root) / "pets" / "cat")
     size = SIZES[args.size]
     limit, epochs = size["cat_limit"], size["train_epochs"]
@@ -222,21 +236,28 @@ def section_train(args, device: torch.device, peak: float) -> list[dict[str, Any
                         ngf=64, ndf=64, augment="jitter-blur", epochs=epochs, device=str(device),
                         precision=args.precision)
         seed = bench_seed(c.replace(precision="fp32"), photo_loader(cats, 64, batch, limit), 3, device, epochs)
-        ours = bench_ours(c, cat_data, epochs)
-        rows.append(_train_row(f"DCGAN 64px cats, batch {batch}", seed, ours, peak))
+        ours = _ours_both(c, cat_data, epochs, device)
+        rows.append(_train_row(f"DCGAN 64px cats, batch {batch}", seed, *ours, peak))
     with tempfile.TemporaryDirectory() as tmp:
         # torchvision extracts the raw files next to themselves: work on a copy.
         shutil.copytree(Path(args.data_root) / "MNIST", Path(tmp) / "MNIST")
         mlimit = size["mnist_limit"]
-        c = TrainConfig(model="mlp", data="mnist", data_root=tmp, image_size=28, limit=mlimit, batch_size=200,
-                        nz=100, hidden=256, epochs=epochs, device=str(device), precision=args.precision)
-        seed = bench_seed(c.replace(precision="fp32"), mnist_loader(tmp, 200, mlimit), 1, device, epochs)
-        ours = bench_ours(c, None, epochs)
-        rows.append(_train_row("MLP GAN MNIST, batch 200", seed, ours, peak))
+        for batch in (200, 32):
+            c = TrainConfig(model="mlp", data="mnist", data_root=tmp, image_size=28, limit=mlimit, batch_size=batch,
+                            nz=100, hidden=256, epochs=epochs, device=str(device), precision=args.precision)
+            seed = bench_seed(c.replace(precision="fp32"), mnist_loader(tmp, batch, mlimit), 1, device, epochs)
+            rows.append(_train_row(f"MLP GAN MNIST, batch {batch}", seed, *_ours_both(c, None, epochs, device), peak))
     return rows
 
 
-def _train_row(name: str, seed: float, ours: dict[str, Any], peak: float) -> dict[str, Any]:
+def _ours_both(config: TrainConfig, data, epochs: int, device: torch.device) -> tuple[dict, dict | None]:
+    """Ours as it trains on the device (graphed on CUDA), and on CUDA eager too (else None)."""
+    eager = bench_ours(config, data, epochs, graph=False) if device.type == "cuda" else None
+    return bench_ours(config, data, epochs), eager
+
+
+def _train_row(name: str, seed: float, ours: dict[str, Any], eager: dict[str, Any] | None,
+               peak: float) -> dict[str, Any]:
     row = {
         "case": name,
         "seed_images_per_s": seed,
@@ -249,6 +270,8 @@ def _train_row(name: str, seed: float, ours: dict[str, Any], peak: float) -> dic
     }
     if "peak_device_mib" in ours:
         row["peak_device_mib"] = ours["peak_device_mib"]
+    if eager is not None:
+        row["ours_eager_images_per_s"] = eager["images_per_s"]
     return row
 
 
@@ -440,6 +463,8 @@ def section_members(args, device: torch.device) -> dict[str, Any]:
     try:
         for model, (case, config) in member_configs(args, device).items():
             warmup, n, rounds = steps[model]
+            if device.type == "cuda":  # past the graph's capture, and steps of milliseconds
+                warmup, n = max(warmup, GRAPH_WARMUP + 2), max(n, 50)
             data = load_train_data(config)
             trainers = {k: Trainer([config.replace(seed=s) for s in range(k)], data) for k in ks}
             rates: dict[int, list[float]] = {k: [] for k in ks}
@@ -574,6 +599,8 @@ def append_results(results: dict[str, Any], path: Path) -> None:
         if new:
             f.write("# Benchmark results\n\nAppended by `python -m benchmarks.bench`; newest last.\n")
         f.write(f"\n## {results['date']} — {results['device']} ({results['size']})\n\n")
+        if results.get("skipped"):
+            f.write(f"Not run, past `--budget {results['budget_s']:g}` s: {', '.join(results['skipped'])}.\n\n")
         for write in (_write_machine, _write_train, _write_trials, _write_notes, _write_members, _write_threads):
             write(f, results)
 
@@ -593,13 +620,21 @@ def _write_machine(f, results: dict[str, Any]) -> None:
 
 
 def _write_train(f, results: dict[str, Any]) -> None:
-    """The training throughput table, seed-style loop against ours, with MFU."""
-    if results["train"]:
-        f.write("| case | seed-style images/s | ours images/s | ratio | TFLOP/s | MFU |\n|---|---|---|---|---|---|\n")
-        for r in results["train"]:
+    """The training throughput table, seed-style loop against ours (graphed and eager on CUDA), with MFU."""
+    rows = results["train"]
+    if rows:
+        eager = any("ours_eager_images_per_s" in r for r in rows)
+        f.write("| case | seed-style images/s | ours images/s " + ("| ours eager images/s " if eager else "")
+                + "| ratio | TFLOP/s | MFU |\n|---|---|---|" + ("---|" if eager else "") + "---|---|---|\n")
+        for r in rows:
             f.write(f"| {r['case']} | {r['seed_images_per_s']:.1f} | {r['ours_images_per_s']:.1f} | "
-                    f"{r['ratio']:.2f}× | {r['tflops']:.3g} | {100 * r['mfu']:.1f} % |\n")
-        f.write(f"\nMFU denominator: {results['peak_tflops']:.3g} TFLOP/s ({results['peak_source']}).\n")
+                    + (f"{r.get('ours_eager_images_per_s', float('nan')):.1f} | " if eager else "")
+                    + f"{r['ratio']:.2f}× | {r['tflops']:.3g} | {100 * r['mfu']:.1f} % |\n")
+        sheet = results.get("datasheet_tflops")
+        f.write(f"\nMFU denominator: {results['peak_tflops']:.3g} TFLOP/s ({results['peak_source']})"
+                + (f"; the data sheet says {sheet:.3g}" if sheet else "") + ". FLOPs counted by "
+                "`torch.utils.flop_counter` on one run's step" + (" (ours: through the whole-step CUDA graph; "
+                "eager: the same step without it)" if eager else "") + ".\n")
 
 
 def _write_trials(f, results: dict[str, Any]) -> None:
@@ -703,19 +738,29 @@ def parse_args(argv):
     p.add_argument("--precision", default="auto", help="our trainer's precision: auto | fp32 | bf16 (default: auto, "
                    "bf16 where the device computes it natively; the seed-style loop always runs fp32)")
     p.add_argument("--sections", default=",".join(SECTIONS),
-                   help="comma-separated sections to run")
+                   help="comma-separated sections to run, in this order (default: all)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="seconds after which no further section starts (a short GPU sitting; default: none)")
+    p.add_argument("--from-json", type=Path, default=None,
+                   help="run nothing: append the Markdown of a run's saved JSON (one stopped midway, e.g. by a "
+                        "device call's timeout) to --results")
     p.add_argument("--json", type=Path, default=Path("benchmarks/bench.json"), help="where to write the JSON")
     p.add_argument("--results", type=Path, default=Path("benchmarks/RESULTS.md"), help="Markdown file to append to")
     return p.parse_args(argv)
 
 
 SECTIONS = ("train", "memory", "precision", "trials", "eval", "members", "threads")
+"""every section, in the order a run without --sections takes them"""
 
 
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     """Run the sections asked for, print each, and record the results (JSON, and appended to the Markdown)."""
     args = parse_args(argv)
+    if args.from_json is not None:
+        append_results(read_results(args.from_json), args.results)
+        print(f"appended {args.from_json} to {args.results}")
+        return 0
     args.size = "toy" if args.toy else "quick" if args.quick else "full"
     device = resolve_device(args.device)
     args.precision = resolve_precision(args.precision, device)
@@ -727,18 +772,35 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--data-root {args.data_root}: no pets/cat folder there")
     share = CpuShare()
     results = _results_head(args, device)
+    results["train"] = []
     t0 = time.perf_counter()
-    _run_sections(args, device, sections, results)
-    results["train"] = results.get("train", [])
-    results["seconds"] = time.perf_counter() - t0
-    machine = results["machine"]
-    machine["load_average_end"] = os.getloadavg()[0]
-    machine["others_cores"] = share.others_cores()
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=1))
+
+    def save() -> None:
+        results["seconds"] = time.perf_counter() - t0
+        machine = results["machine"]
+        machine["load_average_end"] = os.getloadavg()[0]
+        machine["others_cores"] = share.others_cores()
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=1))
+
+    save()  # a run stopped before its first section ends still leaves its head
+    _run_sections(args, device, sections, results, save)
+    save()
     append_results(results, args.results)
     print(f"\nwrote {args.json} and appended to {args.results} ({results['seconds']:.0f} s)")
     return 0
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A run's saved JSON, or a UserError naming `--from-json`."""
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"--from-json {path}: not a benchmark's JSON ({e})") from None
+    if not isinstance(results, dict) or not {"date", "device", "size", "machine"} <= set(results):
+        raise UserError(f"--from-json {path}: not a benchmark's JSON (no date, device, size, machine)")
+    results.setdefault("train", [])
+    return results
 
 
 def _results_head(args, device: torch.device) -> dict[str, Any]:
@@ -751,49 +813,80 @@ def _results_head(args, device: torch.device) -> dict[str, Any]:
             else f"CPU {machine['cpu']} ({machine['cores']} cores, {machine['torch_threads']} threads)")
     return {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "device": name, "size": args.size, "precision": args.precision,
-            "peak_tflops": peak, "peak_source": source, "torch": torch.__version__,
-            "machine": machine}
+            "peak_tflops": peak, "peak_source": source, "datasheet_tflops": datasheet_tflops(device),
+            "budget_s": args.budget,
+            "torch": torch.__version__, "machine": machine}
 
 
-def _run_sections(args, device: torch.device, sections: list[str], results: dict[str, Any]) -> None:
-    """Run each section asked for, in order, into `results`, printing its table."""
-    name = results["device"]
-    if "train" in sections:
-        results["train"] = section_train(args, device, results["peak_tflops"])
-        print(f"\n== training throughput on {name} ({args.precision}) ==")
-        print_table(results["train"], ["case", "seed_images_per_s", "ours_images_per_s", "ratio", "tflops", "mfu"])
-    if "memory" in sections:
-        results["memory"] = section_memory(args, device)
-        print(f"\n== memory == host RSS growth after the first trial: "
-              f"{results['memory']['rss_growth_mib_after_warmup']:.1f} MiB")
-    if "precision" in sections:
-        results["precision_check"] = section_precision(args, device)
-        if results["precision_check"]:
-            pr = results["precision_check"]
-            print(f"\n== fp32 vs bf16 == |loss_d difference| at epoch 1: {pr['first_epoch_abs_diff']:.3g}, "
-                  f"largest over {len(pr['loss_d_fp32'])} epochs: {pr['max_abs_diff']:.3g}")
-    if "trials" in sections:
-        results["trials"] = section_trials(args, device)
-        print("\n== trials per hour (DCGAN 64 px, same study, study.run) ==")
-        print_table(results["trials"]["rows"], ["workers", "trials", "epochs", "seconds", "trials_per_hour"])
-        print(f"seed-style loop: {results['trials']['seed_trials_per_hour']:.3g} trials/hour (training only); "
-              f"ratio ours ({results['trials']['best_workers']} workers) / seed: {results['trials']['ratio']:.2f}x")
-    if "eval" in sections:
-        results["eval"] = section_eval(args, device)
-        print("\n== evaluation (FID+KID, domain extractor) ==")
-        print_table(results["eval"], ["samples", "real_images", "seconds_uncached", "seconds_cached"])
-    if "members" in sections:
-        results["members"] = section_members(args, device)
-        print(f"\n== runs trained together vs one after another ({results['members']['threads']} thread(s)) ==")
-        print_table(results["members"]["rows"], ["case", "members", "member_images_per_s", "total_images_per_s",
-                                                 "one_after_another_images_per_s", "ratio"])
-        print("goals:", json.dumps(results["members"]["goals"]))
-    if "threads" in sections:
-        results["threads"] = section_threads(args, device)
-        if results["threads"]:
-            print(f"\n== one training process by threads (busy load: {results['threads']['load_busy']}) ==")
-            print_table(results["threads"]["rows"], ["case", "load", "setting", "threads", "images_per_s", "steps"])
-            print(f"rule (gans.trainer.worker_threads): {results['threads']['rule_threads']} thread(s) per process")
+def _run_sections(args, device: torch.device, sections: list[str], results: dict[str, Any],
+                  save: Callable[[], None]) -> None:
+    """Run each section asked for, in the order asked, into `results`, printing its table and saving
+    the results after it (a run stopped from outside keeps the finished sections). With `--budget`,
+    no section starts after that many seconds: those are listed under `skipped`."""
+    t0 = time.perf_counter()
+    for section in sections:
+        if args.budget is not None and time.perf_counter() - t0 > args.budget:
+            results.setdefault("skipped", []).append(section)
+            print(f"\n== {section}: skipped, {time.perf_counter() - t0:.0f} s is past --budget {args.budget:g} ==")
+            continue
+        RUNNERS[section](args, device, results)
+        save()
+
+
+def _train(args, device: torch.device, results: dict[str, Any]) -> None:
+    results["train"] = section_train(args, device, results["peak_tflops"])
+    print(f"\n== training throughput on {results['device']} ({args.precision}) ==")
+    print_table(results["train"], ["case", "seed_images_per_s", "ours_images_per_s", "ours_eager_images_per_s",
+                                   "ratio", "tflops", "mfu"])
+
+
+def _memory(args, device: torch.device, results: dict[str, Any]) -> None:
+    results["memory"] = section_memory(args, device)
+    print(f"\n== memory == host RSS growth after the first trial: "
+          f"{results['memory']['rss_growth_mib_after_warmup']:.1f} MiB")
+
+
+def _precision(args, device: torch.device, results: dict[str, Any]) -> None:
+    results["precision_check"] = pr = section_precision(args, device)
+    if pr:
+        print(f"\n== fp32 vs bf16 == |loss_d difference| at epoch 1: {pr['first_epoch_abs_diff']:.3g}, "
+              f"largest over {len(pr['loss_d_fp32'])} epochs: {pr['max_abs_diff']:.3g}")
+
+
+def _trials(args, device: torch.device, results: dict[str, Any]) -> None:
+    results["trials"] = t = section_trials(args, device)
+    print("\n== trials per hour (DCGAN 64 px, same study, study.run) ==")
+    print_table(t["rows"], ["workers", "trials", "epochs", "seconds", "trials_per_hour"])
+    print(f"seed-style loop: {t['seed_trials_per_hour']:.3g} trials/hour (training only); "
+          f"ratio ours ({t['best_workers']} workers) / seed: {t['ratio']:.2f}x")
+
+
+def _eval(args, device: torch.device, results: dict[str, Any]) -> None:
+    results["eval"] = section_eval(args, device)
+    print("\n== evaluation (FID+KID, domain extractor) ==")
+    print_table(results["eval"], ["samples", "real_images", "seconds_uncached", "seconds_cached"])
+
+
+def _members(args, device: torch.device, results: dict[str, Any]) -> None:
+    results["members"] = m = section_members(args, device)
+    print(f"\n== runs trained together vs one after another ({m['threads']} thread(s)) ==")
+    print_table(m["rows"], ["case", "members", "member_images_per_s", "total_images_per_s",
+                            "one_after_another_images_per_s", "ratio"])
+    print("goals:", json.dumps(m["goals"]))
+
+
+def _threads(args, device: torch.device, results: dict[str, Any]) -> None:
+    results["threads"] = t = section_threads(args, device)
+    if t:
+        print(f"\n== one training process by threads (busy load: {t['load_busy']}) ==")
+        print_table(t["rows"], ["case", "load", "setting", "threads", "images_per_s", "steps"])
+        print(f"rule (gans.trainer.worker_threads): {t['rule_threads']} thread(s) per process")
+
+
+RUNNERS: dict[str, Callable[[Any, torch.device, dict[str, Any]], None]] = {
+    "train": _train, "memory": _memory, "precision": _precision, "trials": _trials, "eval": _eval,
+    "members": _members, "threads": _threads}
+"""section -> what runs it into the results and prints its table"""
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.bench import matmul_tflops
 from benchmarks.seed_loop import photo_loader, seed_train
 from gans.cli import ensure_writable_dir, main_guard
 from gans.config import TrainConfig
@@ -94,15 +95,7 @@ def device_facts(device: torch.device) -> dict:
     facts = {"device": str(device), "torch": str(torch.__version__)}
     if device.type == "cuda":
         facts["name"] = torch.cuda.get_device_name(device)
-        a = torch.randn(4096, 4096, device=device, dtype=torch.bfloat16)
-        for _ in range(3):
-            a @ a
-        sync(device)
-        t = time.perf_counter()
-        for _ in range(20):
-            a @ a
-        sync(device)
-        facts["bf16_matmul_tflops"] = 20 * 2 * 4096**3 / (time.perf_counter() - t) / 1e12
+        facts["bf16_matmul_tflops"] = matmul_tflops(device, torch.bfloat16, 4096, 20)
     else:
         facts["name"] = "cpu"
     return facts

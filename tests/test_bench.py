@@ -1,10 +1,14 @@
-"""`python -m benchmarks.bench` runs every section at toy size on CPU and writes its JSON and Markdown.
-Timing belongs to the benchmark itself; this only checks that each path runs and reports numbers
-(and that the FLOP count is one member's and leaves the run it counts unchanged)."""
+"""`python -m benchmarks.bench` runs every section at toy size on CPU and writes its JSON and Markdown;
+its device command (`benchmarks/gpu_bench.sh`) rehearsed on the CPU. Timing belongs to the benchmark
+itself; this only checks that each path runs and reports numbers (and that the FLOP count is one
+member's and leaves the run it counts unchanged)."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pytest
 import torch
@@ -78,3 +82,43 @@ def test_unknown_sections_are_one_line(capsys, data_root):
     assert main(["--sections", "train,warp", "--data-root", str(data_root)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--sections" in err[0] and all(s in err[0] for s in SECTIONS)
+
+
+def test_no_section_starts_past_the_budget(tmp_path, data_root, capsys):
+    out, md = tmp_path / "bench.json", tmp_path / "RESULTS.md"
+    assert main(["--toy", "--device", "cpu", "--sections", "members,train", "--budget", "0", "--data-root",
+                 str(data_root), "--json", str(out), "--results", str(md)]) == 0
+    results = json.loads(out.read_text())
+    assert results["skipped"] == ["members", "train"] and results["train"] == [] and "members" not in results
+    assert "Not run, past `--budget 0` s: members, train." in md.read_text()
+    # A saved JSON (as a stopped device call returns it) renders the same Markdown afterwards.
+    again = tmp_path / "again.md"
+    assert main(["--from-json", str(out), "--results", str(again)]) == 0
+    assert again.read_text() == md.read_text()
+    assert main(["--from-json", str(tmp_path / "RESULTS.md"), "--results", str(again)]) == 2
+    assert "--from-json" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_gpu_bench_script_rehearsed_on_cpu(tmp_path, cats, data_root):
+    """`benchmarks/gpu_bench.sh` as a device call runs it (its carried folders, $OUT), at toy size."""
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "carry").mkdir()
+    (tmp_path / "carry" / "cat").symlink_to(cats)
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "MNIST").symlink_to(data_root / "MNIST")
+    out = tmp_path / "out"
+    env = {**os.environ, "CARRY": str(tmp_path / "carry"), "BENCH_CARRY": str(tmp_path / "bench"), "OUT": str(out),
+           "BENCH_DATA": str(tmp_path / "root"), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(["bash", str(repo / "benchmarks" / "gpu_bench.sh"), "--device", "cpu", "--toy"], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["RESULTS.md", "bench.json", "bench.log"]
+    results = json.loads((out / "bench.json").read_text())
+    assert [r["case"] for r in results["train"]] == ["DCGAN 64px cats, batch 32", "DCGAN 64px cats, batch 128",
+                                                     "MLP GAN MNIST, batch 200", "MLP GAN MNIST, batch 32"]
+    assert {"members", "memory"} <= set(results) and "skipped" not in results
+    # The repository's results with this run appended: what comes back replaces benchmarks/RESULTS.md.
+    before = (repo / "benchmarks" / "RESULTS.md").read_text()
+    after = (out / "RESULTS.md").read_text()
+    assert after.startswith(before) and after[len(before):].lstrip().startswith("## ")

@@ -96,7 +96,8 @@ def carry_args(tmp_path: Path, cats: Path, inception: Path, wheel_bytes: int = 5
     wheel = tmp_path / "torch_fidelity-0.4.0-py3-none-any.whl"
     wheel.write_bytes(b"w" * wheel_bytes)
     return ["--carry", str(tmp_path / "carry"), "--photos", str(cats), "--inception", str(inception),
-            "--wheel", str(wheel), "--weights", str(tmp_path / "kept" / "inception-fid16.pt")]
+            "--wheel", str(wheel), "--weights", str(tmp_path / "kept" / "inception-fid16.pt"),
+            "--mnist", str(cats.parent.parent / "MNIST"), "--bench-carry", str(tmp_path / "carry-bench")]
 
 
 def test_the_carry_fits_and_an_oversized_one_fails(tmp_path, cats, monkeypatch, capsys):
