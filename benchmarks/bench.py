@@ -17,6 +17,9 @@ Sections (each prints rows of a table; all figures go to a JSON file and are app
   `gans.trainer.worker_threads` gives a training process; on a CPU also where each K's step goes
   (profiled: the matrix products, Adam's update and the casts and copies, whose work grows with K,
   against the rest);
+- packed: images/s in all of K = 1, 2, 4, 8 trials (separate trainers, as trials with different
+  hyperparameters must be) trained at once in one process, stepped in turn on a CUDA stream each,
+  against one trial alone, and device memory per trial;
 - threads: images/s of one training process (subprocess) with torch's default threads, one thread,
   and the default with OMP_WAIT_POLICY=PASSIVE, alone and beside a busy loop on every core: the
   measurements behind `gans.trainer.worker_threads`.
@@ -68,17 +71,19 @@ DEFAULT_DATA_ROOT = REPO.parent / "shared" / "data"
 # members: (K values, MNIST digits, cat photos, per model (warm-up steps, timed steps, rounds));
 # threads: (models, added loads, per model (warm-up steps, timed steps, seconds after which fewer steps do)).
 _MEMBERS = ((1, 3, 5, 8), 1000, 512, {"mlp": (5, 40, 3), "dcgan": (2, 4, 2)})
+# packed: (K values, warm-up steps, timed steps, rounds) of K trials stepped in turn on K streams.
+_PACKED = ((1, 2, 4, 8), 2, 4, 2)
 _THREADS = (("mlp", "dcgan"), ("none", "busy"), {"mlp": (5, 60, 6.0), "dcgan": (1, 4, 10.0)})
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"cat_limit": 2000, "mnist_limit": 0, "train_epochs": 2, "memory": (10, 4), "precision_epochs": 20,
              "study": (8, 20, 10, 2000, 2000), "workers": (1, 2, 4), "eval_samples": (2000, 10000), "eval_limit": 2000,
-             "members": _MEMBERS, "threads": _THREADS},
+             "members": _MEMBERS, "packed": _PACKED, "threads": _THREADS},
     "quick": {"cat_limit": 256, "mnist_limit": 12000, "train_epochs": 2, "memory": (4, 3), "precision_epochs": 5,
               "study": (4, 4, 2, 128, 256), "workers": (1, 2, 4), "eval_samples": (500, 2000), "eval_limit": 512,
-              "members": _MEMBERS, "threads": _THREADS},
+              "members": _MEMBERS, "packed": _PACKED, "threads": _THREADS},
     "toy": {"cat_limit": 128, "mnist_limit": 1000, "train_epochs": 1, "memory": (2, 2), "precision_epochs": 2,
             "study": (2, 1, 1, 64, 64), "workers": (1, 2), "eval_samples": (64, 128), "eval_limit": 64,
-            "members": ((1, 2), 256, 64, {"mlp": (1, 2, 1), "dcgan": (1, 1, 1)}),
+            "members": ((1, 2), 256, 64, {"mlp": (1, 2, 1), "dcgan": (1, 1, 1)}), "packed": ((1, 2), 1, 2, 1),
             "threads": (("mlp",), ("busy",), {"mlp": (1, 3, 2.0)})},
 }
 
@@ -133,13 +138,15 @@ def rss_mib() -> float:
 
 
 def train_flops_per_image(trainer: Trainer) -> float:
-    """FLOPs of one training step (D step + G step) per image of one member."""
-    # The counted step must not change the weights (or the random streams) being benchmarked.
-    state = [trainer.state_dict(i) for i in trainer.alive]
+    """FLOPs of one training step (D step + G step) per image of one run, counted on a fresh eager
+    trainer of `trainer`'s first run: the trainer measured keeps its weights and random streams, and
+    K members are never counted as K, since torch's counter takes a grouped convolution's weight
+    gradient (the form K members' convolutions take) for K times its work (the DCGAN at K = 5: 4.77
+    GFLOP per image against 2.27 for one run)."""
+    one = Trainer(trainer.config, trainer.data, graph=False)
     with FlopCounterMode(display=False) as counter:
-        trainer.train_step()
-    trainer.load_state_dict(state)
-    return counter.get_total_flops() / (trainer.config.batch_size * len(state))
+        one.train_step()
+    return counter.get_total_flops() / trainer.config.batch_size
 
 
 def member_images_per_s(trainer: Trainer, warmup: int, steps: int,
@@ -510,6 +517,60 @@ def arithmetic_bound(one: dict[str, Any], k: dict[str, Any]) -> float:
     return k["members"] * one["step_s"] / (one["step_s"] + work(k) - work(one))
 
 
+def packed_images_per_s(trainers: list[Trainer], warmup: int, steps: int) -> float:
+    """Images/s in all of `trainers` (K trials: each its own model, optimizers and data order) stepped in
+    turn from one thread, on CUDA each on a stream of its own: a graphed step is one launch, so one
+    thread keeps K streams fed and the GPU may overlap their kernels (on a CPU they run in turn)."""
+    device = trainers[0].device
+    cuda = device.type == "cuda"
+    streams = [torch.cuda.Stream(device) if cuda else None for _ in trainers]
+    for s in streams:
+        if s is not None:  # the trainers' tensors were made on the default stream
+            s.wait_stream(torch.cuda.current_stream(device))
+
+    def turn() -> None:
+        for trainer, s in zip(trainers, streams):
+            with torch.cuda.stream(s) if s is not None else contextlib.nullcontext():
+                trainer.train_step()
+
+    for _ in range(warmup):
+        turn()
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        turn()
+    _sync(device)
+    return sum(t.config.batch_size for t in trainers) * steps / (time.perf_counter() - t0)
+
+
+def section_packed(args, device: torch.device) -> dict[str, Any]:
+    """K trials of the DCGAN (64 px, batch 32; seeds 0..K-1, each its own `Trainer`) trained at once in
+    one process, stepped in turn on K CUDA streams, against one trial alone: images/s in all, and device
+    memory per trial. Unlike the members section's one vectorized model, this packs trials whatever their
+    hyperparameters (architectures too); rounds interleave the K values, median per K."""
+    ks, warmup, n, rounds = SIZES[args.size]["packed"]
+    assert ks[0] == 1, "the first K is the single trial every ratio is against"
+    if device.type == "cuda":  # past the graphs' capture, and steps of milliseconds
+        warmup, n = max(warmup, GRAPH_WARMUP + 2), max(n, 50)
+    case, config = member_configs(args, device)["dcgan"]
+    data = load_train_data(config)
+    rates: dict[int, list[float]] = {k: [] for k in ks}
+    memory: dict[int, float | None] = {}
+    for r in range(rounds):
+        for k in ks:
+            before = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
+            trainers = [Trainer(config.replace(seed=s), data) for s in range(k)]
+            rates[k].append(packed_images_per_s(trainers, warmup, n))
+            if device.type == "cuda":
+                memory[k] = (torch.cuda.memory_allocated(device) - before) / k / 2**20
+            del trainers
+            gc.collect()
+    single = statistics.median(rates[1])
+    rows = [{"case": case, "trials": k, "steps": n, "rounds": rounds, "images_per_s": statistics.median(rates[k]),
+             "ratio": statistics.median(rates[k]) / single, "device_mib_per_trial": memory.get(k)} for k in ks]
+    return {"rows": rows, "streams": device.type == "cuda"}
+
+
 def probe(spec_json: str) -> None:
     """A `threads` measurement in a fresh process (so that OMP_WAIT_POLICY, read when torch loads
     its OpenMP runtime, takes effect): prints one JSON line."""
@@ -601,7 +662,8 @@ def append_results(results: dict[str, Any], path: Path) -> None:
         f.write(f"\n## {results['date']} — {results['device']} ({results['size']})\n\n")
         if results.get("skipped"):
             f.write(f"Not run, past `--budget {results['budget_s']:g}` s: {', '.join(results['skipped'])}.\n\n")
-        for write in (_write_machine, _write_train, _write_trials, _write_notes, _write_members, _write_threads):
+        for write in (_write_machine, _write_train, _write_trials, _write_notes, _write_members, _write_packed,
+                      _write_threads):
             write(f, results)
 
 
@@ -696,6 +758,21 @@ def _write_members(f, results: dict[str, Any]) -> None:
         f.write("\n")
 
 
+def _write_packed(f, results: dict[str, Any]) -> None:
+    """K trials at once in one process, against one alone."""
+    packed = results.get("packed")
+    if packed:
+        how = "each on a CUDA stream of its own" if packed["streams"] else "in turn (no streams on a CPU)"
+        f.write(f"K trials (separate trainers, seeds 0..K-1) stepped {how} from one thread, median of "
+                "interleaved rounds:\n\n| case | K | steps × rounds | images/s in all | against one trial | "
+                "device MiB per trial |\n|---|---|---|---|---|---|\n")
+        for r in packed["rows"]:
+            mib = "" if r["device_mib_per_trial"] is None else f"{r['device_mib_per_trial']:.0f}"
+            f.write(f"| {r['case']} | {r['trials']} | {r['steps']} × {r['rounds']} | {r['images_per_s']:.1f} | "
+                    f"{r['ratio']:.2f}× | {mib} |\n")
+        f.write("\n")
+
+
 def _write_growing(f, rows: list[dict[str, Any]]) -> None:
     """Where a step's time goes: the work that grows with K against the rest (CPU profiles)."""
     rows = [r for r in rows if "growing_s" in r]
@@ -749,7 +826,7 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-SECTIONS = ("train", "memory", "precision", "trials", "eval", "members", "threads")
+SECTIONS = ("train", "memory", "precision", "trials", "eval", "members", "packed", "threads")
 """every section, in the order a run without --sections takes them"""
 
 
@@ -875,6 +952,13 @@ def _members(args, device: torch.device, results: dict[str, Any]) -> None:
     print("goals:", json.dumps(m["goals"]))
 
 
+def _packed(args, device: torch.device, results: dict[str, Any]) -> None:
+    results["packed"] = section_packed(args, device)
+    print("\n== trials packed on one device (K trainers stepped in turn" +
+          (", one CUDA stream each) ==" if results["packed"]["streams"] else ") =="))
+    print_table(results["packed"]["rows"], ["case", "trials", "images_per_s", "ratio", "device_mib_per_trial"])
+
+
 def _threads(args, device: torch.device, results: dict[str, Any]) -> None:
     results["threads"] = t = section_threads(args, device)
     if t:
@@ -885,7 +969,7 @@ def _threads(args, device: torch.device, results: dict[str, Any]) -> None:
 
 RUNNERS: dict[str, Callable[[Any, torch.device, dict[str, Any]], None]] = {
     "train": _train, "memory": _memory, "precision": _precision, "trials": _trials, "eval": _eval,
-    "members": _members, "threads": _threads}
+    "members": _members, "packed": _packed, "threads": _threads}
 """section -> what runs it into the results and prints its table"""
 
 
