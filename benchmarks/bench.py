@@ -7,8 +7,9 @@ Sections (each prints rows of a table; all figures go to a JSON file and are app
 - memory: host RSS / device memory after every epoch and every trial (growth = a leak);
 - precision: fp32 vs bf16 loss curves on a fixed seed (devices with native bf16);
 - trials: trials per hour of a short fixed DCGAN study (`python -m study.run` itself, fresh stores)
-  with 1, 2 and 4 concurrent trials on the device, against the seed-style loop training the same
-  trials one after another (its time counts training only: the seeds computed no metrics);
+  with 1, 2, 4 (at full size also 8) concurrent trials on the device, against the seed-style loop
+  training the same trials one after another (its time counts training only: the seeds computed no
+  metrics);
 - eval: seconds to score FID+KID of 2k and 10k generated samples (domain extractor), with the real
   side's statistics computed afresh vs read from the cache;
 - members: images/s per member and in all of K = 1, 3, 5, 8 runs trained together as one vectorized
@@ -76,8 +77,8 @@ _PACKED = ((1, 2, 4, 8), 2, 4, 2)
 _THREADS = (("mlp", "dcgan"), ("none", "busy"), {"mlp": (5, 60, 6.0), "dcgan": (1, 4, 10.0)})
 SIZES: dict[str, dict[str, Any]] = {
     "full": {"cat_limit": 2000, "mnist_limit": 0, "train_epochs": 2, "memory": (10, 4), "precision_epochs": 20,
-             "study": (8, 20, 10, 2000, 2000), "workers": (1, 2, 4), "eval_samples": (2000, 10000), "eval_limit": 2000,
-             "members": _MEMBERS, "packed": _PACKED, "threads": _THREADS},
+             "study": (8, 20, 10, 2000, 2000), "workers": (1, 2, 4, 8), "eval_samples": (2000, 10000),
+             "eval_limit": 2000, "members": _MEMBERS, "packed": _PACKED, "threads": _THREADS},
     "quick": {"cat_limit": 256, "mnist_limit": 12000, "train_epochs": 2, "memory": (4, 3), "precision_epochs": 5,
               "study": (4, 4, 2, 128, 256), "workers": (1, 2, 4), "eval_samples": (500, 2000), "eval_limit": 512,
               "members": _MEMBERS, "packed": _PACKED, "threads": _THREADS},
