@@ -97,11 +97,11 @@ def matmul_tflops(device: torch.device, dtype: torch.dtype, n: int, reps: int) -
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     a @ b
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(reps):
         a @ b
-    _sync(device)
+    sync(device)
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e12
 
 
@@ -124,7 +124,8 @@ def datasheet_tflops(device: torch.device) -> float | None:
     return next((peak for key, peak in NOMINAL_PEAK_TFLOPS.items() if key in name), None)
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued work (timings end there); nothing on a CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -150,19 +151,27 @@ def train_flops_per_image(trainer: Trainer) -> float:
     return counter.get_total_flops() / trainer.config.batch_size
 
 
+def device_steps(device: torch.device, warmup: int, steps: int) -> tuple[int, int]:
+    """(warm-up, timed) steps of a size's timing on `device`: on CUDA at least past the whole-step
+    graph's capture, and enough steps of milliseconds to time."""
+    if device.type == "cuda":
+        return max(warmup, GRAPH_WARMUP + 2), max(steps, 50)
+    return warmup, steps
+
+
 def member_images_per_s(trainer: Trainer, warmup: int, steps: int,
                         max_seconds: float = float("inf")) -> tuple[float, int]:
     """(images/s of one member, steps timed): `warmup` untimed steps, then `steps` timed ones, fewer
     (at least 2) once `max_seconds` have passed."""
     for _ in range(warmup):
         trainer.train_step()
-    _sync(trainer.device)
+    sync(trainer.device)
     t0 = time.perf_counter()
     n = 0
     while n < steps and (n < 2 or time.perf_counter() - t0 < max_seconds):
         trainer.train_step()
         n += 1
-    _sync(trainer.device)
+    sync(trainer.device)
     return trainer.config.batch_size * n / (time.perf_counter() - t0), n
 
 
@@ -392,11 +401,11 @@ def section_eval(args, device: torch.device) -> list[dict[str, Any]]:
                             shutil.rmtree(Path(tmp) / sub, ignore_errors=True)
                     source = metrics.GeneratorSource(trainer.sample, c.nz, trainer.data.num_classes, trainer.device,
                                                      num_samples=n)
-                    _sync(device)
+                    sync(device)
                     t0 = time.perf_counter()
                     metrics.calculate(source, metrics.real_set(config), extractor, ("fid", "kid"), num_samples=n,
                                       kid_subset_size=config.kid_subset_size, device=trainer.device)
-                    _sync(device)
+                    sync(device)
                     times[cached] = time.perf_counter() - t0
                 rows.append({"samples": n, "real_images": len(trainer.data), "seconds_uncached": times[False],
                              "seconds_cached": times[True]})
@@ -471,8 +480,7 @@ def section_members(args, device: torch.device) -> dict[str, Any]:
     try:
         for model, (case, config) in member_configs(args, device).items():
             warmup, n, rounds = steps[model]
-            if device.type == "cuda":  # past the graph's capture, and steps of milliseconds
-                warmup, n = max(warmup, GRAPH_WARMUP + 2), max(n, 50)
+            warmup, n = device_steps(device, warmup, n)
             data = load_train_data(config)
             trainers = {k: Trainer([config.replace(seed=s) for s in range(k)], data) for k in ks}
             rates: dict[int, list[float]] = {k: [] for k in ks}
@@ -536,11 +544,11 @@ def packed_images_per_s(trainers: list[Trainer], warmup: int, steps: int) -> flo
 
     for _ in range(warmup):
         turn()
-    _sync(device)
+    sync(device)
     t0 = time.perf_counter()
     for _ in range(steps):
         turn()
-    _sync(device)
+    sync(device)
     return sum(t.config.batch_size for t in trainers) * steps / (time.perf_counter() - t0)
 
 
@@ -551,8 +559,7 @@ def section_packed(args, device: torch.device) -> dict[str, Any]:
     hyperparameters (architectures too); rounds interleave the K values, median per K."""
     ks, warmup, n, rounds = SIZES[args.size]["packed"]
     assert ks[0] == 1, "the first K is the single trial every ratio is against"
-    if device.type == "cuda":  # past the graphs' capture, and steps of milliseconds
-        warmup, n = max(warmup, GRAPH_WARMUP + 2), max(n, 50)
+    warmup, n = device_steps(device, warmup, n)
     case, config = member_configs(args, device)["dcgan"]
     data = load_train_data(config)
     rates: dict[int, list[float]] = {k: [] for k in ks}
@@ -827,8 +834,6 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-SECTIONS = ("train", "memory", "precision", "trials", "eval", "members", "packed", "threads")
-"""every section, in the order a run without --sections takes them"""
 
 
 @main_guard
@@ -972,6 +977,8 @@ RUNNERS: dict[str, Callable[[Any, torch.device, dict[str, Any]], None]] = {
     "train": _train, "memory": _memory, "precision": _precision, "trials": _trials, "eval": _eval,
     "members": _members, "packed": _packed, "threads": _threads}
 """section -> what runs it into the results and prints its table"""
+SECTIONS = tuple(RUNNERS)
+"""every section, in the order a run without --sections takes them"""
 
 
 if __name__ == "__main__":

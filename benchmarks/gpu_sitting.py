@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.bench import matmul_tflops
+from benchmarks.bench import matmul_tflops, sync
 from benchmarks.seed_loop import photo_loader, seed_train
 from gans.cli import ensure_writable_dir, main_guard
 from gans.config import TrainConfig
@@ -84,11 +84,6 @@ class Clock:
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def device_facts(device: torch.device) -> dict:
