@@ -231,6 +231,7 @@ def bench_ours(config: TrainConfig, data, epochs: int, graph: bool | None = None
     }
     if trainer.device.type == "cuda":
         out["peak_device_mib"] = torch.cuda.max_memory_allocated(trainer.device) / 2**20
+    out["graph_state"] = trainer.graph_state
     return out
 
 
@@ -289,6 +290,7 @@ def _train_row(name: str, seed: float, ours: dict[str, Any], eager: dict[str, An
         row["peak_device_mib"] = ours["peak_device_mib"]
     if eager is not None:
         row["ours_eager_images_per_s"] = eager["images_per_s"]
+        row["graph_state"] = ours["graph_state"]
     return row
 
 
@@ -705,6 +707,9 @@ def _write_train(f, results: dict[str, Any]) -> None:
                 + (f"; the data sheet says {sheet:.3g}" if sheet else "") + ". FLOPs counted by "
                 "`torch.utils.flop_counter` on one run's step" + (" (ours: through the whole-step CUDA graph; "
                 "eager: the same step without it)" if eager else "") + ".\n")
+        for r in rows:  # a failed capture trains eagerly: its "ours" is not the graph's
+            if r.get("graph_state", "captured") != "captured":
+                f.write(f"- {r['case']}: the step was not captured as a CUDA graph ({r['graph_state']}).\n")
 
 
 def _write_trials(f, results: dict[str, Any]) -> None:
@@ -920,7 +925,7 @@ def _train(args, device: torch.device, results: dict[str, Any]) -> None:
     results["train"] = section_train(args, device, results["peak_tflops"])
     print(f"\n== training throughput on {results['device']} ({args.precision}) ==")
     print_table(results["train"], ["case", "seed_images_per_s", "ours_images_per_s", "ours_eager_images_per_s",
-                                   "ratio", "tflops", "mfu"])
+                                   "ratio", "tflops", "mfu", "graph_state"])
 
 
 def _memory(args, device: torch.device, results: dict[str, Any]) -> None:

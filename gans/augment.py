@@ -49,8 +49,9 @@ def _col(u: torch.Tensor, j: int) -> torch.Tensor:
 def _gray(x: torch.Tensor) -> torch.Tensor:
     if x.shape[1] != 3:
         return x.mean(1, keepdim=True)
-    w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    # Python scalars, not a tensor of weights: `torch.tensor(...)` on a GPU is a host-to-device copy,
+    # which a CUDA graph cannot capture (the whole training step fell back to eager with this policy).
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
 
 
 def brightness_saturation(x: torch.Tensor, r: torch.Tensor, brightness: float = 0.2,

@@ -472,6 +472,16 @@ class Trainer:
             torch.sigmoid(logit_fake.detach().to(loss_dtype)).mean(1),
         ], 1)
 
+    @property
+    def graph_state(self) -> str:
+        """How the step runs: "captured" (one CUDA graph replayed), "eager: <why capture failed>", "eager"
+        (off, or not on CUDA), or "not captured yet" (during the warm-up steps)."""
+        if self.graph_failure:
+            return f"eager: {self.graph_failure}"
+        if not self.use_graph:
+            return "eager"
+        return "captured" if self._graph is not None else "not captured yet"
+
     def _graph_step(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """The step through a CUDA graph: copied into static inputs and replayed; captured at the
         first call after warm-up. Falls back to eager for good when capture fails."""

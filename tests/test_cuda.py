@@ -118,3 +118,19 @@ def test_two_workers_on_one_gpu_finish_exactly_the_target(tmp_path, data_root):
     study = optuna.load_study(study_name="quick-mlp-mnist",
                               storage=JournalStorage(JournalFileBackend(str(tmp_path / "optuna.journal"))))
     assert len(study.trials) == 4 and all(t.state != TrialState.WAITING for t in study.trials)
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("augment", ["none", "jitter-blur", "flip", "diffaug"])
+def test_the_step_is_captured_as_a_graph_and_trains_as_eager_does(cats, augment):
+    from gans.trainer import Trainer
+
+    # fp32: the graph replays the eager kernels, so over two epochs only cuDNN's nondeterministic
+    # transposed-convolution backward separates the two.
+    config = TrainConfig(model="dcgan", data=str(cats), image_size=64, limit=128, batch_size=32, epochs=2,
+                         device="cuda", precision="fp32", augment=augment, real_label=0.9, fake_label=0.1)
+    graphed, eager = Trainer(config, graph=True), Trainer(config, graph=False)
+    losses = [[(r["loss_d"], r["loss_g"]) for r in t.run()] for t in (graphed, eager)]
+    assert graphed.use_graph and graphed.graph_failure == ""
+    assert losses[0] == pytest.approx(losses[1], rel=0.02)

@@ -248,6 +248,7 @@ def test_horizon_runs_of_one_configuration_train_together(small_study, tmp_path)
     assert len(new) == 2 * len(before)
     for r in new:
         assert r.info.status == "FINISHED" and r.data.tags["members_together"] == "2"
+        assert r.data.tags["cuda_graph"] == "eager"  # on CUDA: captured, or why not
         fid = client.get_metric_history(r.info.run_id, "quality/fid")
         assert [m.step for m in fid] == list(range(1, HORIZON + 1))
         assert client.get_metric_history(r.info.run_id, "quality/fid_resample_1")
