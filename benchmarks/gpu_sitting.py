@@ -9,8 +9,9 @@ torch-fidelity, and does, within `--budget` seconds of its own start:
    eager and through a whole-step CUDA graph, and the seed notebooks' loop (`benchmarks/seed_loop.py`)
    for the ratio; and one evaluation;
 3. trains the experiment's configurations (`study.folklore`) in order, whole configurations only:
-   one that cannot finish all its seeds to the horizon in the time left is left for the next sitting
-   (`--skip` names those a sitting already ran);
+   each group's own step is timed first (its widths and augmentation set that time, and whether the
+   step is captured as a CUDA graph), and one that cannot finish all its seeds to the horizon in the
+   time left is left for the next sitting (`--skip` names those a sitting already ran);
 4. writes to `--out`: `runs.tar.gz` (one folder per run: config, records, kept sample grids),
    `timing.json` + `timing.md` (the measurements and where the time went).
 
@@ -42,6 +43,8 @@ from study import folklore
 
 MARGIN_S = 20
 """seconds kept for packing and the table at the end"""
+GROUP_MEASURE_S = 2.0
+"""seconds of timing a group's own step before deciding whether it fits"""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -139,35 +142,28 @@ def measure(base: TrainConfig, data, device: torch.device, seconds: float, photo
         except Exception as e:  # one variant failing must not cost the others
             log(f"  {name}: failed ({type(e).__name__}: {e})")
             continue
-        rows.append({"variant": name, "members": k, "graph": graph, "graph_failure": trainer.graph_failure,
+        rows.append({"variant": name, "members": k, "graph": graph, "graph_state": trainer.graph_state,
                      "step_ms": step_s * 1e3, "images_per_s": k * base.batch_size / step_s})
         log(f"  {name}: {step_s * 1e3:.2f} ms/step, {rows[-1]['images_per_s']:.0f} images/s"
-            + (f" (no graph: {trainer.graph_failure})" if trainer.graph_failure else ""))
+            + (f" ({trainer.graph_state})" if trainer.graph_failure else ""))
         del trainer
     try:
         rate = seed_loop_rate(base.replace(precision="fp32"), photos, device, each)
     except Exception as e:
         log(f"  seed loop: failed ({type(e).__name__}: {e})")
         return rows
-    rows.append({"variant": "seed loop (DataLoader, fp32)", "members": 1, "graph": False, "graph_failure": "",
+    rows.append({"variant": "seed loop (DataLoader, fp32)", "members": 1, "graph": False, "graph_state": "eager",
                  "step_ms": base.batch_size / rate * 1e3, "images_per_s": rate})
     log(f"  seed loop: {rate:.0f} images/s")
     return rows
 
 
-def step_seconds(rows: list[dict], k: int) -> tuple[float, bool]:
-    """Predicted seconds per step at K members, and whether to use the graph: the fastest variant
-    measured, scaled linearly in K from the nearest measured K (conservative above it)."""
-    best: dict[bool, tuple[int, float]] = {}
-    for r in rows:
-        if r["variant"].startswith("seed") or r["graph_failure"]:
-            continue
-        m, s = r["members"], r["step_ms"] / 1e3
-        near = best.get(r["graph"])
-        if near is None or abs(m - k) < abs(near[0] - k) or (abs(m - k) == abs(near[0] - k) and m > near[0]):
-            best[r["graph"]] = (m, s)
-    options = [(s * max(1.0, k / m), graph) for graph, (m, s) in best.items()]
-    return min(options)
+def group_step(part: list, seeds: int, data, seconds: float) -> tuple[float, str]:
+    """Seconds per step of a group's own runs trained together, timed on a trainer built for them (a
+    configuration's widths and augmentation set its step's time, and whether its step can be captured
+    as a CUDA graph); and how that trainer ran its step (`Trainer.graph_state`)."""
+    trainer = Trainer([c for conf in part for c in conf.runs(seeds)], data)
+    return time_steps(trainer, seconds), trainer.graph_state
 
 
 def eval_seconds(evaluator, base: TrainConfig, data) -> float:
@@ -175,7 +171,7 @@ def eval_seconds(evaluator, base: TrainConfig, data) -> float:
     trainer = Trainer(base.replace(seed=1), data, evaluator=evaluator)
     evaluator(trainer, member=0)  # the real sides' features: once
     times = []
-    for _ in range(2):  # the first may still tune cuDNN's kernels for the extractor
+    for _ in range(3):  # the first may still tune cuDNN's kernels for the extractor
         sync(trainer.device)
         t = time.perf_counter()
         evaluator(trainer, member=0)
@@ -198,10 +194,11 @@ def timing_table(timing: dict) -> str:
              "| step variant | ms/step | images/s in all |", "|---|---:|---:|"]
     lines += [f"| {r['variant']} | {r['step_ms']:.2f} | {r['images_per_s']:.0f} |" for r in timing["measured"]]
     lines += ["", f"One evaluation of one run: {timing['eval_s']:.2f} s", "",
-              "| configurations | members | complete | wall s | training s | evaluation s | graph |",
-              "|---|---:|---|---:|---:|---:|---|"]
-    lines += [f"| {', '.join(g['configurations'])} | {g['members']} | {g['complete']} | {g['wall_s']:.0f} | "
-              f"{g['train_s']:.0f} | {g['eval_s']:.0f} | {g['graph']} |" for g in timing["groups"]]
+              "| configurations | members | ms/step | complete | predicted s | wall s | training s | evaluation s "
+              "| step |", "|---|---:|---:|---|---:|---:|---:|---:|---|"]
+    lines += [f"| {', '.join(g['configurations'])} | {g['members']} | {g['step_ms']:.2f} | {g['complete']} | "
+              f"{g['predicted_s']:.0f} | {g['wall_s']:.0f} | {g['train_s']:.0f} | {g['eval_s']:.0f} | "
+              f"{g['graph_state']} |" for g in timing["groups"]]
     lines += ["", f"Left for a later sitting: {', '.join(timing['left']) or 'nothing'}",
               f"Wall: {timing['wall_s']:.0f} s of a {timing['budget_s']:.0f} s budget "
               f"(start-up and checks {timing['startup_s']:.0f} s, measurements {timing['measure_s']:.0f} s)"]
@@ -229,13 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     log(f"measuring the step ({args.measure:.0f} s); one evaluation: {eval_s:.2f} s")
     t = clock.elapsed()
     errors: list[str] = []
-    rows = measure_or_assume(configs[0].config, data, device, args, errors)
+    # On the first configuration of the experiment in every sitting: tables comparable across sittings.
+    rows = measure_or_skip(configs[0].config, data, device, args, errors)
     measure_s = clock.elapsed() - t
     runs_dir = out.parent / (out.name + "-runs") if device.type != "cuda" else Path("/tmp/sitting-runs")
     runs_dir.mkdir(parents=True, exist_ok=True)
     skip = {s for s in args.skip.split(",") if s}
     groups, left = train_in_time([c for c in configs if c.name not in skip], args, data, evaluator, runs_dir,
-                                 steps=len(data) // base.batch_size, rows=rows, eval_s=eval_s, clock=clock,
+                                 steps=len(data) // base.batch_size, eval_s=eval_s, clock=clock,
                                  facts=facts, errors=errors)
     timing = {"device": facts, "measured": rows, "eval_s": eval_s, "groups": groups, "left": left, "errors": errors,
               "startup_s": startup, "measure_s": measure_s, "budget_s": args.budget,
@@ -262,36 +260,44 @@ def sitting_base(args: argparse.Namespace, device: torch.device) -> TrainConfig:
     return base
 
 
-def measure_or_assume(config: TrainConfig, data, device: torch.device, args: argparse.Namespace,
-                      errors: list[str]) -> list[dict]:
-    """The measured step rows; when measuring fails (error kept in `errors`), one eager K=1 row."""
+def measure_or_skip(config: TrainConfig, data, device: torch.device, args: argparse.Namespace,
+                    errors: list[str]) -> list[dict]:
+    """The measured step rows; none when measuring fails (the error kept in `errors`): the table is for
+    the record, each group times its own step before it trains."""
     try:
         return measure(config, data, device, args.measure, args.data)
-    except Exception:  # the experiment matters more than the table: go on with eager steps
+    except Exception:  # the experiment matters more than the table
         errors.append(traceback.format_exc())
-        log(f"measurement failed; training eagerly at K members:\n{errors[-1]}")
-        return [{"variant": "K=1 eager (assumed)", "members": 1, "graph": False, "graph_failure": "",
-                 "step_ms": 1e3 * time_steps(Trainer(config, data, graph=False), 3),
-                 "images_per_s": 0.0}]
+        log(f"measurement failed; going on without the table:\n{errors[-1]}")
+        return []
 
 
 def train_in_time(configs: list, args: argparse.Namespace, data, evaluator, runs_dir: Path, *, steps: int,
-                  rows: list[dict], eval_s: float, clock: Clock, facts: dict,
+                  eval_s: float, clock: Clock, facts: dict,
                   errors: list[str]) -> tuple[list, list[str]]:
     """Train each group of configurations trained together (else its first alone) that fits the time left;
     the groups trained, and the names left untrained. `steps`: training steps per epoch."""
     groups, left = [], []
     for group in folklore.together(configs):
         for part in ([group] if len(group) == 1 else [group, group[:1]]):
-            step_s, graph = step_seconds(rows, len(part) * args.seeds)
+            try:
+                step_s, graph_state = group_step(part, args.seeds, data, GROUP_MEASURE_S)
+            except Exception:  # e.g. out of memory at this many members: try the next part
+                errors.append(traceback.format_exc())
+                log(f"timing {', '.join(c.name for c in part)} failed:\n{errors[-1]}")
+                continue
+            if graph_state.startswith("eager:"):
+                log(f"  no CUDA graph for {', '.join(c.name for c in part)}, eager steps: {graph_state}")
             cost = folklore.group_cost(part, args.seeds, step_s, eval_s, steps)
             if cost < clock.left() - MARGIN_S:
                 log(f"training {', '.join(c.name for c in part)}: {len(part) * args.seeds} runs x {part[0].config.epochs} "
                     f"epochs, about {cost:.0f} s ({clock.left():.0f} s left)")
                 try:
-                    groups.append(folklore.train_group(part, args.seeds, data, evaluator, runs_dir, graph=graph,
+                    groups.append(folklore.train_group(part, args.seeds, data, evaluator, runs_dir,
+                                                       graph=graph_state == "captured",
                                                        out_of_time=lambda: clock.left() < MARGIN_S / 2,
                                                        log=log, device=facts))
+                    groups[-1].update(predicted_s=cost, step_ms=step_s * 1e3)  # to check the prediction
                 except Exception:  # keep what the other groups trained
                     errors.append(traceback.format_exc())
                     log(f"training {', '.join(c.name for c in part)} failed:\n{errors[-1]}")

@@ -206,10 +206,9 @@ def train_group(group: list[Configuration], seeds: int, data, evaluator, runs_di
         (folder.out / "records.json").write_text(json.dumps(folder.records))
         meta = {"configuration": conf.name, "source": conf.source, "changed": conf.changed, "seed": members[i].seed,
                 "complete": complete and i in trainer.alive, "diverged": trainer.diverged.get(i, ""),
-                "trained_with": [c.name for c in group], "members": len(members), "graph": trainer.use_graph,
+                "trained_with": [c.name for c in group], "members": len(members), "graph_state": trainer.graph_state,
                 "device": dict(device or {"name": str(trainer.device)}), **extractor_identity(evaluator),
                 "rescores": rescores.get(i, [])}
         (folder.out / "run.json").write_text(json.dumps(meta, indent=1))
     return {"configurations": [c.name for c in group], "members": len(members), "complete": complete,
-            "wall_s": wall, "train_s": train_s, "eval_s": eval_s, "graph": trainer.use_graph,
-            "graph_failure": trainer.graph_failure}
+            "wall_s": wall, "train_s": train_s, "eval_s": eval_s, "graph_state": trainer.graph_state}

@@ -3,8 +3,8 @@ with no search, so that `python -m reports.build` reports on them.
 
 A sitting (`benchmarks/gpu_sitting.py`) trains the folklore's configurations (`study.folklore`) on a
 lent GPU without Optuna or MLflow and returns `runs.tar.gz`: `runs/<configuration>/seed-<s>/` with
-config.json, records.json, run.json and kept sample grids. This module owns turning those folders
-into the stores' content:
+config.json, records.json, run.json and kept sample grids (`--compact` rewrites it as the
+`runs.tar.xz` the repository keeps). This module owns turning those folders into the stores' content:
 
 - the Optuna study (created on first import, attributes as `study.run` sets them) with one COMPLETE
   trial per configuration: its typed config (`tracking.stores.CONFIG`), `baseline` = the configuration's
@@ -61,14 +61,24 @@ PRESET = "sitting"
 """the `preset` attribute of a study made by this module: no search, only horizon runs"""
 SITTING = "sitting"
 """tag of an imported run, and trial attribute: the archive it came from"""
-GRID_FILE = re.compile(r"^epoch_(\d+)\.png$")
+GRID_FILE = re.compile(r"^epoch_(\d+)\.(png|webp)$")
+COMPACT = "runs.tar.xz"
+"""a sitting's runs as committed (`--compact`): the grids as WebP, everything xz-compressed"""
+GRID_QUALITY = 90
+"""WebP quality of the committed grids: 0.74 MB instead of 3.6 for a sitting's 25 grids; they are for
+the eye (the report's sample figure, MLflow's images), no metric reads them"""
 WEIGHTS_FIELD = {"inception": "inception_weights", "domain": "domain_weights"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = Parser(prog="python -m study.sitting", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("--runs", required=True, nargs="+", type=Path, metavar="FILE",
-                   help="runs.tar.gz of one or more sittings (benchmarks/gpu_sitting.py)")
+                   help="runs.tar.gz (as a sitting returns it, benchmarks/gpu_sitting.py) or runs.tar.xz "
+                        "(as --compact leaves it) of one or more sittings")
+    p.add_argument("--compact", action="store_true",
+                   help=f"first rewrite each runs.tar.gz as {COMPACT} beside it, for the repository (grids as WebP at "
+                        f"quality {GRID_QUALITY}, records and all xz-compressed: about 1 MB a sitting instead of 4), and "
+                        "remove the .tar.gz once the new file reads back the same runs; then import those")
     p.add_argument("--study-name", required=True, help="the study (and MLflow experiment) to import into; "
                    "created when it does not exist")
     p.add_argument("--storage", metavar="URL", help="Optuna storage (default: sqlite:///optuna.db)")
@@ -94,9 +104,10 @@ class SittingRun:
     config: TrainConfig
     records: list[dict]
     meta: dict
-    """run.json: configuration, source, changed, seed, complete, diverged, trained_with, members, graph, device"""
+    """run.json: configuration, source, changed, seed, complete, diverged, trained_with, members,
+    graph_state (earlier: graph), device"""
     grids: dict[int, Path]
-    """epoch -> the kept sample grid (PNG)"""
+    """epoch -> the kept sample grid (PNG; WebP once compacted)"""
 
     @property
     def seed(self) -> int:
@@ -153,7 +164,7 @@ def read_run(folder: Path, archive: Path) -> SittingRun:
     if meta.get("configuration") != folder.parent.name or meta.get("seed") != config.seed:
         raise UserError(f"--runs {archive}: {where}/run.json names {meta.get('configuration')} seed "
                         f"{meta.get('seed')}, config.json seed {config.seed}")
-    grids = {int(m[1]): p for p in sorted((folder / "samples").glob("epoch_*.png")) if (m := GRID_FILE.match(p.name))}
+    grids = {int(m[1]): p for p in sorted((folder / "samples").glob("epoch_*")) if (m := GRID_FILE.match(p.name))}
     return SittingRun(archive, folder.parent.name, config, records, meta, grids)
 
 
@@ -171,6 +182,33 @@ def read_archive(archive: Path, dst: Path) -> list[SittingRun]:
         raise UserError(f"--runs {archive}: no runs/<configuration>/seed-<s>/ folders "
                         "(not a GPU sitting's runs.tar.gz?)")
     return [read_run(f, archive.resolve()) for f in folders]
+
+
+def compact_archive(archive: Path) -> Path:
+    """`archive` (a sitting's runs.tar.gz) rewritten as `COMPACT` beside it, which is returned; the
+    original is removed once the new file reads back the same runs (records, run.json, grid epochs).
+    An archive already compact is returned as it is."""
+    if archive.name == COMPACT:
+        return archive
+    dst = archive.with_name(COMPACT)
+    with tempfile.TemporaryDirectory(prefix="compact-") as tmp:
+        before = read_archive(archive, Path(tmp) / "a")
+        for run in before:
+            for png in run.grids.values():
+                if png.suffix == ".png":
+                    with Image.open(png) as im:
+                        im.save(png.with_suffix(".webp"), quality=GRID_QUALITY, method=6)
+                    png.unlink()
+        with tarfile.open(dst, "w:xz", preset=9) as tar:
+            tar.add(Path(tmp) / "a" / "runs", arcname="runs")
+        after = read_archive(dst, Path(tmp) / "b")
+        same = [(r.key, r.records, r.meta, sorted(r.grids)) for r in before] == \
+               [(r.key, r.records, r.meta, sorted(r.grids)) for r in after]
+    if not same:  # the original stays
+        dst.unlink()
+        raise RuntimeError(f"{dst} does not read back the runs of {archive}")
+    archive.unlink()
+    return dst
 
 
 def read_archives(archives: list[Path], dst: Path) -> list[SittingRun]:
@@ -370,7 +408,7 @@ def add_trial(study, name: str, runs: list[SittingRun]) -> int:
 
 
 def read_grid(path: Path) -> torch.Tensor:
-    """A PNG grid as the uint8 C x H x W tensor `RunLogger.log_grid` takes."""
+    """A grid (PNG, or WebP in a compact archive) as the uint8 C x H x W tensor `RunLogger.log_grid` takes."""
     with Image.open(path) as im:
         arr = np.asarray(im if im.mode in ("L", "RGB") else im.convert("RGB"))
     arr = arr[..., None] if arr.ndim == 2 else arr
@@ -387,7 +425,8 @@ def run_tags(run: SittingRun, study_name: str, number: int, extractor: dict | No
             **({"extractor_name": extractor["name"], "extractor_sha256": extractor["sha256"]} if extractor else {}),
             "device": device.get("name", "?"), "torch": device.get("torch", "?"), SITTING: str(run.archive),
             "trained_with": ",".join(run.meta.get("trained_with", [])), "stacked_members": run.meta.get("members", 1),
-            "cuda_graph": run.meta.get("graph", False)}
+            # Sittings before 2026-11-27 recorded only whether the graph was on ("graph": true).
+            "cuda_graph": run.meta.get("graph_state", run.meta.get("graph", False))}
 
 
 def train_images(run: SittingRun) -> int | None:
@@ -489,6 +528,10 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
+    if args.compact:
+        args.runs = [compact_archive(a) for a in args.runs]
+        for a in args.runs:
+            print(f"{a}: {a.stat().st_size / 1e6:.2f} MB", file=sys.stderr)
     done = import_sitting(args.runs, args.study_name, args.storage, args.tracking_uri, log=log,
                           extractor_weights=args.extractor_weights)
     print(f"{done.runs} runs imported, {done.skipped} already there; {len(done.configurations)} new configurations",

@@ -76,6 +76,8 @@ def test_the_sitting_trains_every_configuration_and_packs_its_runs(sitting, tmp_
     timing = json.loads((sitting / "timing.json").read_text())
     assert [g["configurations"] for g in timing["groups"]][0] == ["dcgan-smooth-600", "dcgan-paper"]
     assert timing["groups"][0]["members"] == 4 and timing["left"] == [] and timing["errors"] == []
+    # Each group's own step was timed before it trained: its prediction beside what it took.
+    assert all(g["graph_state"] == "eager" and g["predicted_s"] > 0 and g["step_ms"] > 0 for g in timing["groups"])
     assert {r["variant"] for r in timing["measured"]} >= {"K=1 eager", "K=5 eager", "seed loop (DataLoader, fp32)"}
     assert "| step variant |" in (sitting / "timing.md").read_text()
 

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from gans.config import TrainConfig
 from reports.build import build
 from study import folklore
-from study.sitting import import_sitting, main
+from study.sitting import import_sitting, main, read_archive, read_grid
 from test_sitting import rehearse
 from tracking import query
 from tracking.stores import trial_config
@@ -164,3 +164,24 @@ def test_a_missing_archive_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: --runs {tmp_path / 'none.tar.gz'}: no such file")
     assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_compacting_keeps_the_runs_and_their_grids_in_a_smaller_file(archive, tmp_path):
+    copy = tmp_path / "sitting-1" / "runs.tar.gz"
+    copy.parent.mkdir()
+    shutil.copyfile(archive, copy)
+    where = stores(tmp_path)
+    args = ["--study-name", STUDY, "--storage", where["storage"], "--tracking-uri", where["tracking_uri"]]
+    assert main(["--compact", "--runs", str(copy), *args]) == 0
+    compact = copy.with_name("runs.tar.xz")
+    assert not copy.exists() and compact.stat().st_size < archive.stat().st_size
+    before, after = read_archive(archive, tmp_path / "a"), read_archive(compact, tmp_path / "b")
+    assert [(r.key, r.records, r.meta) for r in after] == [(r.key, r.records, r.meta) for r in before]
+    for old, new in zip(before, after):
+        assert sorted(new.grids) == sorted(old.grids) and {p.suffix for p in new.grids.values()} == {".webp"}
+        assert read_grid(new.grids[4]).shape == read_grid(old.grids[4]).shape
+    _, logged = confirm_runs(where)
+    assert len(logged) == len(NAMES) * len(SEEDS)
+    assert main(["--compact", "--runs", str(compact), *args]) == 0  # already compact: read as it is
+    assert compact.is_file()
