@@ -134,3 +134,23 @@ def test_the_step_is_captured_as_a_graph_and_trains_as_eager_does(cats, augment)
     losses = [[(r["loss_d"], r["loss_g"]) for r in t.run()] for t in (graphed, eager)]
     assert graphed.use_graph and graphed.graph_failure == ""
     assert losses[0] == pytest.approx(losses[1], rel=0.02)
+
+
+@pytest.mark.cuda
+@needs_gpu
+def test_device_memory_stays_flat_over_consecutive_trials(cats):
+    import gc
+
+    from gans.trainer import Trainer
+
+    config = TrainConfig(model="dcgan", data=str(cats), image_size=64, limit=128, batch_size=32, epochs=2,
+                         device="cuda", augment="jitter-blur")
+    held = []
+    for seed in range(1, 5):  # graphs, their pools and the optimizers' states go with each trial
+        trainer = Trainer(config.replace(seed=seed))
+        list(trainer.run())
+        del trainer
+        gc.collect()
+        torch.cuda.synchronize()
+        held.append(torch.cuda.memory_allocated())
+    assert held[-1] <= held[0] + 2**20, f"device memory after each trial: {held}"
