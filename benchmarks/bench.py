@@ -839,8 +839,6 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-
-
 @main_guard
 def main(argv: list[str] | None = None) -> int:
     """Run the sections asked for, print each, and record the results (JSON, and appended to the Markdown)."""

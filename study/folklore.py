@@ -54,11 +54,10 @@ GRID_EPOCHS = (100, 300, 550, 1000, 1500)
 """epochs whose sample grids are kept (the report shows them beside real photos)"""
 COST_MARGIN = 1.04
 """predicted seconds of a group over steps x step time + evaluations x evaluation time: the grids, the
-per-epoch sync, the Python between steps. The first GPU sitting took 420 s where these products gave
-422 s (docs/results/gpu-dcgan-cats/sitting-1). The next sitting's one group of 5 runs is 312 s of steps
-and 250 evaluations in the ~500 s that a 540 s budget leaves after start-up, measurements and
-packing: with a margin of 10 % it is refused once an evaluation (now with the diagnostics) takes
-0.57 s instead of 0.46; with this one, 0.67 s."""
+per-epoch sync, the Python between steps. Measured on an H100 (docs/results/gpu-dcgan-cats): sitting 1
+took 420 s where these products gave 422 s, sitting 2 (with the diagnostics) 436 s where they gave 427.
+A group of 5 runs fills most of the ~500 s a 540 s budget leaves after start-up, measurements and
+packing, so a margin of 10 % would refuse groups that fit."""
 GRID_SIZE = 16
 """samples per kept grid: 25 runs x 6 grids must stay a few MB in a sitting's runs.tar.gz"""
 PAPER = {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "nz": 100, "ngf": 64, "ndf": 64, "real_label": 1.0,
