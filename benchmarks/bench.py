@@ -338,7 +338,8 @@ def section_trials(args, device: torch.device) -> dict[str, Any]:
     flags = ["--model", "dcgan", "--data", cats, "--image-size", "64", "--limit", str(limit),
              "--epochs", str(epochs), "--eval-every", str(every), "--batch-size", "32", "--nz", "100",
              "--ngf", "64", "--ndf", "64", "--augment", "jitter-blur", "--metrics", "fid,kid",
-             "--extractor", "domain", "--domain-data", str(Path(args.data_root) / "pets"),
+             "--extractor", "domain", *(["--domain-weights", str(args.domain_weights)] if args.domain_weights else
+                                        ["--domain-data", str(Path(args.data_root) / "pets")]),
              "--num-samples", str(samples), "--device", str(device), "--precision", args.precision,
              "--sampler", "random", "--pruner", "none", "--no-progress",
              "--confirm-top", "0", "--no-report"]  # the seeds' loop ran trials only: compare like with like
@@ -831,6 +832,9 @@ def parse_args(argv):
                    help="comma-separated sections to run, in this order (default: all)")
     p.add_argument("--budget", type=float, default=None,
                    help="seconds after which no further section starts (a short GPU sitting; default: none)")
+    p.add_argument("--domain-weights", type=Path, default=None,
+                   help="the trials section's domain classifier file (default: trained on DATA_ROOT/pets, cats and "
+                        "dogs; the study's device call carries only the cats and this file, .carry-study/domain.pt)")
     p.add_argument("--from-json", type=Path, default=None,
                    help="run nothing: append the Markdown of a run's saved JSON (one stopped midway, e.g. by a "
                         "device call's timeout) to --results")

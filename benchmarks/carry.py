@@ -12,6 +12,11 @@ file byte for byte (its SHA-256 checked), so its extractor identity is the one t
 It also assembles what the benchmark's call (`benchmarks/gpu_bench.sh`, in the minutes a GPU session
 has left after the sitting) carries besides `.carry/cat` and `.carry/whl`: `.carry-bench/MNIST/raw`
 (the MNIST files, as they are), and checks that call's size too.
+
+With `--study`, also what the timed 50-trial study's call (`benchmarks/gpu_study.sh`) carries besides
+`.carry/cat`: the wheel folder of optuna, mlflow and torch-fidelity (`--study-wheels`, made by
+`../shared/tools/offline-wheels`) and `.carry-study/domain.pt` (the cat-vs-dog classifier at 64 px that
+scores that study: the Inception file does not fit beside those wheels), and checks that call's size.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from gans.cache import atomic_write
 from gans.cli import Parser, main_guard
 from gans.data import IMAGE_EXTENSIONS
 from gans.errors import UserError
-from gans.extractors import file_sha256
+from gans.extractors import domain_classifier_file, file_sha256
 
 LIMIT = 64 * 2**20
 PACKED = "inception-fid16.planes.npz"
@@ -53,6 +58,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="MNIST folder (raw/ inside) for the benchmark's call (default: ../shared/data/MNIST)")
     p.add_argument("--bench-carry", type=Path, default=Path(".carry-bench"),
                    help="the benchmark call's own carried folder (default: .carry-bench)")
+    p.add_argument("--study", action="store_true",
+                   help="also assemble and check the 50-trial study's call (benchmarks/gpu_study.sh)")
+    p.add_argument("--study-wheels", type=Path, default=Path(".whl"),
+                   help="with --study: its wheel folder (default: .whl, made by ../shared/tools/offline-wheels .whl)")
+    p.add_argument("--study-carry", type=Path, default=Path(".carry-study"),
+                   help="with --study: its own carried folder (default: .carry-study)")
+    p.add_argument("--domain-data", type=Path, default=Path("../shared/data/pets"),
+                   help="with --study: the class folders its domain classifier learns (default: ../shared/data/pets)")
     p.add_argument("--unpack", type=Path, help=f"on the device: restore the file packed in UNPACK ({PACKED}) to --out")
     p.add_argument("--out", type=Path, help="with --unpack: the file to write")
     args = p.parse_args(argv)
@@ -158,6 +171,26 @@ def fp16_weights(carry: Path, weights: Path, inception: Path | None) -> Path:
     return weights
 
 
+def study_classifier(dst: Path, data: Path) -> Path:
+    """The domain classifier of `data` (class folders) at 64 px, trained here when the cache lacks it,
+    copied to `dst`/domain.pt."""
+    if not data.is_dir():
+        raise UserError(f"--domain-data {data}: folder not found")
+    dst.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(domain_classifier_file(str(data), "", 64), dst / "domain.pt")
+    return dst / "domain.pt"
+
+
+def study_sizes(args: argparse.Namespace) -> dict[str, int]:
+    """The study call's own parts, assembled: its wheels (which must exist) and its classifier."""
+    wheels = args.study_wheels
+    if not any(wheels.glob("optuna-*.whl")) or not any(wheels.glob("mlflow-*.whl")):
+        raise UserError(f"--study-wheels {wheels}: no optuna and mlflow wheels there; make them with "
+                        f"../shared/tools/offline-wheels {wheels}")
+    study_classifier(args.study_carry, args.domain_data)
+    return {"study_wheels_bytes": folder_bytes(wheels), "study_carry_bytes": folder_bytes(args.study_carry)}
+
+
 def assemble(args: argparse.Namespace) -> dict[str, int]:
     carry = args.carry
     photos = copy_photos(Path(args.photos), carry / "cat")
@@ -169,7 +202,7 @@ def assemble(args: argparse.Namespace) -> dict[str, int]:
     copy_mnist(args.mnist, args.bench_carry)
     return {"photos": photos, "photos_bytes": folder_bytes(carry / "cat"), "inception_bytes": packed.stat().st_size,
             "wheel_bytes": folder_bytes(carry / "whl"), "tree_bytes": tree_bytes(),
-            "mnist_bytes": folder_bytes(args.bench_carry)}
+            "mnist_bytes": folder_bytes(args.bench_carry), **(study_sizes(args) if args.study else {})}
 
 
 @main_guard
@@ -181,14 +214,20 @@ def main(argv: list[str] | None = None) -> int:
     sizes = assemble(args)
     common = sizes["photos_bytes"] + sizes["wheel_bytes"] + sizes["tree_bytes"]
     sitting, bench = common + sizes["inception_bytes"], common + sizes["mnist_bytes"]
+    study = (sizes["photos_bytes"] + sizes["tree_bytes"] + sizes["study_wheels_bytes"] + sizes["study_carry_bytes"]
+             if args.study else 0)
     mib = lambda n: f"{n / 2**20:.1f} MiB"  # noqa: E731
     print(f"{args.carry}: {sizes['photos']} photos {mib(sizes['photos_bytes'])}, Inception fp16 "
           f"{mib(sizes['inception_bytes'])} packed, wheel {mib(sizes['wheel_bytes'])}; working tree "
           f"{mib(sizes['tree_bytes'])}; in all {mib(sitting)} of {mib(LIMIT)}")
     print(f"the benchmark's call: {args.carry}/cat, {args.carry}/whl and {args.bench_carry} "
           f"(MNIST {mib(sizes['mnist_bytes'])}) with the tree, {mib(bench)}")
-    if max(sitting, bench) > LIMIT:
-        print(f"error: what travels ({mib(max(sitting, bench))}) exceeds the device's {mib(LIMIT)}", file=sys.stderr)
+    if args.study:
+        print(f"the study's call: {args.carry}/cat, {args.study_wheels} ({mib(sizes['study_wheels_bytes'])}) and "
+              f"{args.study_carry} ({mib(sizes['study_carry_bytes'])}) with the tree, {mib(study)}")
+    if max(sitting, bench, study) > LIMIT:
+        print(f"error: what travels ({mib(max(sitting, bench, study))}) exceeds the device's {mib(LIMIT)}",
+              file=sys.stderr)
         return 1
     print(f"{mib(LIMIT - sitting)} to spare for the sitting; the fp16 file for the CPU side: {args.weights}")
     return 0

@@ -17,13 +17,17 @@
 # $OUT/bench.json appends what finished to benchmarks/RESULTS.md).
 # Extra arguments go to the bench: with CARRY, BENCH_CARRY and OUT set, --device cpu --toy is the
 # CPU rehearsal that tests/test_bench.py runs.
+# The trials section (trials/hour of one small study at 1, 2, 4, 8 workers) runs study.run and so needs
+# optuna and mlflow: it goes with the 50-trial study's carry (benchmarks/gpu_study.sh), not this one's:
+#   device run (carry [".carry/cat", ".whl", ".carry-study"]):  NEEDS="torch_fidelity optuna mlflow" WHEELS=.whl \
+#       bash benchmarks/gpu_bench.sh --budget SECONDS --sections trials --domain-weights .carry-study/domain.pt
 set -euo pipefail
 source "$(dirname "$0")/device_env.sh"
 BENCH_CARRY=${BENCH_CARRY:-.carry-bench}
 root=${BENCH_DATA:-/tmp/bench-data}  # the bench's --data-root: pets/cat and MNIST/raw
 mkdir -p "$root/pets"
 ln -sfn "$(realpath "$CARRY/cat")" "$root/pets/cat"
-ln -sfn "$(realpath "$BENCH_CARRY/MNIST")" "$root/MNIST"
+if [ -d "$BENCH_CARRY/MNIST" ]; then ln -sfn "$(realpath "$BENCH_CARRY/MNIST")" "$root/MNIST"; fi  # not for trials
 cp benchmarks/RESULTS.md "$OUT/RESULTS.md"
 python3 -m benchmarks.bench --device cuda --sections packed,train,memory,precision,members --data-root "$root" \
     --json "$OUT/bench.json" --results "$OUT/RESULTS.md" "$@" 2>&1 | tee "$OUT/bench.log"

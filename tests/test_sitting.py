@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import carry
+from gans.extractors import load_domain_state
 from study import folklore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,6 +118,30 @@ def test_the_carry_fits_and_an_oversized_one_fails(tmp_path, cats, monkeypatch, 
     assert "exceeds" in capsys.readouterr().err
 
 
+def study_wheels(tmp_path: Path, total: int = 10) -> Path:
+    """Stand-ins for the study call's wheel folder (../shared/tools/offline-wheels: 34.9 MiB in all)."""
+    wheels = tmp_path / "whl"
+    wheels.mkdir()
+    for name, size in (("optuna-5.0.0-py3-none-any.whl", total // 2), ("mlflow-3.17.2-py3-none-any.whl", total // 2)):
+        (wheels / name).write_bytes(b"w" * size)
+    return wheels
+
+
+def test_the_study_call_carries_its_wheels_and_the_classifier(tmp_path, cats, pets, domain, monkeypatch, capsys):
+    domain("pets")  # trained once per session; the carry copies it from the cache
+    weights = tmp_path / "inception-fid16.pt"
+    weights.write_bytes(b"\0" * 1024)
+    args = carry_args(tmp_path, cats, weights) + ["--study", "--study-carry", str(tmp_path / "carry-study"),
+                                                  "--domain-data", str(pets)]
+    monkeypatch.chdir(REPO)
+    assert carry.main(args + ["--study-wheels", str(tmp_path / "none")]) == 2
+    assert "--study-wheels" in capsys.readouterr().err
+    assert carry.main(args + ["--study-wheels", str(study_wheels(tmp_path))]) == 0
+    assert "the study's call" in capsys.readouterr().out
+    state = load_domain_state(tmp_path / "carry-study" / "domain.pt")
+    assert state["class_names"] == ["cat", "dog"] and state["image_size"] == 64
+
+
 @pytest.mark.parametrize("data", [b"", b"x", bytes(range(256)) * 3 + b"odd"])
 def test_packed_bytes_unpack_to_the_same_file(tmp_path, data):
     (tmp_path / "a").write_bytes(data)
@@ -136,10 +161,13 @@ def test_unpacking_what_is_not_a_packed_file_names_it(tmp_path, capsys):
 @pytest.mark.slow
 def test_what_the_next_sitting_carries_fits_the_device(tmp_path, cats, halved, monkeypatch, capsys):
     """The real carry: the 2,000 cat photos, the fp16 Inception file packed, a wheel the size of
-    torch-fidelity's (86 KB) and this repository's working tree. Results committed beside their report
-    grow the tree: when this fails, the next GPU sitting cannot travel."""
+    torch-fidelity's (86 KB) and this repository's working tree; and the study's call, with wheels the
+    size of optuna's, mlflow's and theirs (34.9 MiB) and the cat-vs-dog classifier. Results committed
+    beside their report grow the tree: when this fails, the next GPU sitting cannot travel."""
     monkeypatch.chdir(REPO)
-    assert carry.main(carry_args(tmp_path, cats, halved, wheel_bytes=85_594)) == 0, capsys.readouterr().err
+    study = ["--study", "--study-wheels", str(study_wheels(tmp_path, total=36_600_000)),
+             "--study-carry", str(tmp_path / "carry-study"), "--domain-data", str(cats.parent)]
+    assert carry.main(carry_args(tmp_path, cats, halved, wheel_bytes=85_594) + study) == 0, capsys.readouterr().err
     print(capsys.readouterr().out)  # what is left to spare, in the test log
     assert carry.main(["--unpack", str(tmp_path / "carry" / carry.PACKED), "--out", str(tmp_path / "back.pt")]) == 0
     assert (tmp_path / "back.pt").read_bytes() == halved.read_bytes()
