@@ -58,7 +58,7 @@ def test_quick_study_logs_every_trial_and_resumes_to_the_target(tmp_path, data_r
     from mlflow import MlflowClient
 
     monkeypatch.chdir(tmp_path)  # the default stores live in the working folder
-    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "1")  # trials of seconds get samples
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")  # trials of a second get samples
     assert main(quick(data_root, "--trials", "3")) == 0
     out = capsys.readouterr().out
     assert "top" in out and "mlflow ui --backend-store-uri" in out and "optuna trials --study-name" in out
@@ -77,7 +77,7 @@ def test_quick_study_logs_every_trial_and_resumes_to_the_target(tmp_path, data_r
     by_number = trial_runs(tmp_path)
     assert sorted(by_number) == [0, 1, 2]
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
-    # MLflow's monitor samples every second here: a trial of a few seconds gets CPU and memory figures
+    # MLflow's monitor samples every 0.2 s here: a trial of a second gets CPU and memory figures
     # (a very short one may end before its first sample).
     assert any("system/cpu_utilization_percentage" in r.data.metrics for r in by_number.values())
     for t in study.trials:
