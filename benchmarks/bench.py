@@ -159,20 +159,32 @@ def device_steps(device: torch.device, warmup: int, steps: int) -> tuple[int, in
     return warmup, steps
 
 
+def timed_steps(step: Callable[[], None], device: torch.device, warmup: int,
+                done: Callable[[int, float], bool], sync_every: int = 0) -> tuple[float, int]:
+    """(seconds, calls) of `step` called after `warmup` untimed calls until `done(calls, seconds so far)`,
+    the device's queue drained before and after (and every `sync_every` calls, so that "seconds so far"
+    is the device's time, not the host's running ahead of it). The one timing loop of the benchmarks."""
+    for _ in range(warmup):
+        step()
+    sync(device)
+    t0 = time.perf_counter()
+    n = 0
+    while not done(n, time.perf_counter() - t0):
+        step()
+        n += 1
+        if sync_every and n % sync_every == 0:
+            sync(device)
+    sync(device)
+    return time.perf_counter() - t0, n
+
+
 def member_images_per_s(trainer: Trainer, warmup: int, steps: int,
                         max_seconds: float = float("inf")) -> tuple[float, int]:
     """(images/s of one member, steps timed): `warmup` untimed steps, then `steps` timed ones, fewer
     (at least 2) once `max_seconds` have passed."""
-    for _ in range(warmup):
-        trainer.train_step()
-    sync(trainer.device)
-    t0 = time.perf_counter()
-    n = 0
-    while n < steps and (n < 2 or time.perf_counter() - t0 < max_seconds):
-        trainer.train_step()
-        n += 1
-    sync(trainer.device)
-    return trainer.config.batch_size * n / (time.perf_counter() - t0), n
+    seconds, n = timed_steps(trainer.train_step, trainer.device, warmup,
+                             lambda n, t: n >= steps or (n >= 2 and t >= max_seconds))
+    return trainer.config.batch_size * n / seconds, n
 
 
 # The work that grows with the number of members K: the matrix products and convolutions (FLOPs),
@@ -545,14 +557,8 @@ def packed_images_per_s(trainers: list[Trainer], warmup: int, steps: int) -> flo
             with torch.cuda.stream(s) if s is not None else contextlib.nullcontext():
                 trainer.train_step()
 
-    for _ in range(warmup):
-        turn()
-    sync(device)
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        turn()
-    sync(device)
-    return sum(t.config.batch_size for t in trainers) * steps / (time.perf_counter() - t0)
+    seconds, _ = timed_steps(turn, device, warmup, lambda n, t: n >= steps)
+    return sum(t.config.batch_size for t in trainers) * steps / seconds
 
 
 def section_packed(args, device: torch.device) -> dict[str, Any]:

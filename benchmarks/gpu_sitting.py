@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.bench import matmul_tflops, sync
+from benchmarks.bench import matmul_tflops, sync, timed_steps
 from benchmarks.seed_loop import photo_loader, seed_train
 from gans.cli import ensure_writable_dir, main_guard
 from gans.config import TrainConfig
@@ -101,17 +101,9 @@ def device_facts(device: torch.device) -> dict:
 
 def time_steps(trainer: Trainer, seconds: float, min_steps: int = 5) -> float:
     """Seconds per training step of every member together, after warm-up (graph capture included)."""
-    for _ in range(GRAPH_WARMUP + 2):
-        trainer.train_step()
-    sync(trainer.device)
-    n, t = 0, time.perf_counter()
-    while n < min_steps or time.perf_counter() - t < seconds:
-        trainer.train_step()
-        n += 1
-        if n % 10 == 0:
-            sync(trainer.device)
-    sync(trainer.device)
-    return (time.perf_counter() - t) / n
+    took, n = timed_steps(trainer.train_step, trainer.device, GRAPH_WARMUP + 2,
+                          lambda n, t: n >= min_steps and t >= seconds, sync_every=10)
+    return took / n
 
 
 def seed_loop_rate(config: TrainConfig, data: str, device: torch.device, seconds: float) -> float:
